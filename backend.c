@@ -1,0 +1,748 @@
+/*
+ * backend.c - the gateway (SPEC 5): processor registry, chain instances,
+ * the job queue and the worker threads (see backend.h).
+ *
+ * Invariants: a worker owns its chains and is the only thread that calls
+ * their process hooks; init and shutdown hooks run on the thread that calls
+ * be_new / be_shutdown.  Jobs are embedded in connections, so the queue
+ * never allocates and is bounded by the number of connections.  The only
+ * shared state is the two job lists below, each under its own mutex.
+ */
+#include "compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "config.h"
+#include "envelope.h"
+#include "json.h"
+#include "log.h"
+
+/* ---- processor helpers (guerrilla.h) ---- */
+
+time_t
+gd_ctx_time(const struct gd_ctx *ctx)
+{
+	return (ctx != NULL && ctx->fixed_time != 0) ? ctx->fixed_time :
+	    time(NULL);
+}
+
+const char *
+gd_ctx_hostname(const struct gd_ctx *ctx)
+{
+	return ctx->hostname;
+}
+
+void
+gd_log(struct gd_ctx *ctx, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx == NULL || level < GD_LOG_DEBUG || level > GD_LOG_ERROR)
+		return;
+	va_start(ap, fmt);
+	log_vmsg(ctx->log, (enum log_level)level, fmt, ap);
+	va_end(ap);
+}
+
+void
+gd_result_reply(struct gd_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->reply, sizeof(res->reply), fmt, ap);
+	va_end(ap);
+}
+
+void
+gd_result_error(struct gd_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->error, sizeof(res->error), fmt, ap);
+	va_end(ap);
+}
+
+/* cfg_lookup - PROC-04 common part: 1 absent-and-optional, -1 error,
+ * 0 found with the expected type. */
+static int
+cfg_lookup(const struct json_value *bcfg, const char *key, int required,
+    enum json_type want, const char *tname, const struct json_value **out,
+    char *err, size_t errlen)
+{
+	const struct json_value *v = json_get(bcfg, key);
+	int ok;
+
+	if (v == NULL && !required)
+		return 1;
+	if (want == JSON_TRUE)
+		ok = v != NULL && (v->type == JSON_TRUE || v->type == JSON_FALSE);
+	else
+		ok = v != NULL && v->type == want;
+	if (!ok) {
+		if (want == JSON_NUMBER)
+			snprintf(err, errlen, "failed to load backend config "
+			    "(property missing/invalid: '%s' of expected type: "
+			    "int)", key);
+		else
+			snprintf(err, errlen, "failed to load backend config "
+			    "(missing/invalid: '%s' of type: %s)", key, tname);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+gd_config_int(const struct json_value *bcfg, const char *key, int required,
+    long long *out, char *err, size_t errlen)
+{
+	const struct json_value *v;
+	int r = cfg_lookup(bcfg, key, required, JSON_NUMBER, "int", &v, err,
+	    errlen);
+
+	if (r != 0)
+		return r;
+	if (v->u.num.is_int)
+		*out = v->u.num.i;
+	else if (v->u.num.d >= -9.2e18 && v->u.num.d <= 9.2e18)
+		*out = (long long)v->u.num.d;	/* fraction truncated */
+	else {
+		snprintf(err, errlen, "failed to load backend config (property "
+		    "missing/invalid: '%s' of expected type: int)", key);
+		return -1;
+	}
+	return 0;
+}
+
+int
+gd_config_str(const struct json_value *bcfg, const char *key, int required,
+    const char **out, char *err, size_t errlen)
+{
+	const struct json_value *v;
+	int r = cfg_lookup(bcfg, key, required, JSON_STRING, "string", &v, err,
+	    errlen);
+
+	if (r == 0)
+		*out = v->u.str.s;
+	return r;
+}
+
+int
+gd_config_bool(const struct json_value *bcfg, const char *key, int required,
+    int *out, char *err, size_t errlen)
+{
+	const struct json_value *v;
+	int r = cfg_lookup(bcfg, key, required, JSON_TRUE, "bool", &v, err,
+	    errlen);
+
+	if (r == 0)
+		*out = v->type == JSON_TRUE;
+	return r;
+}
+
+/* ---- registry ---- */
+
+int
+be_registry_init(struct be_registry *r)
+{
+	static const struct gd_processor *const builtin[] = {
+		&p_headersparser_processor, &p_header_processor,
+		&p_hasher_processor, &p_debugger_processor,
+		&p_maildir_processor
+	};
+	size_t i;
+
+	r->p = NULL;
+	r->n = 0;
+	for (i = 0; i < NELEM(builtin); i++)
+		if (be_registry_add(r, builtin[i]) != 0)
+			return -1;
+	return 0;
+}
+
+/* be_registry_add - re-registering a name replaces it (API-08). */
+int
+be_registry_add(struct be_registry *r, const struct gd_processor *p)
+{
+	struct gd_processor *np;
+	size_t i;
+
+	if (p->name == NULL || p->process == NULL)
+		return -1;
+	for (i = 0; i < r->n; i++) {
+		if (gd_strcasecmp(r->p[i].name, p->name) == 0) {
+			r->p[i] = *p;
+			return 0;
+		}
+	}
+	if ((np = gd_reallocarray(r->p, r->n + 1, sizeof(*np))) == NULL)
+		return -1;
+	r->p = np;
+	r->p[r->n++] = *p;
+	return 0;
+}
+
+const struct gd_processor *
+be_registry_find(const struct be_registry *r, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (strlen(r->p[i].name) == len &&
+		    gd_strncasecmp(r->p[i].name, name, len) == 0)
+			return &r->p[i];
+	return NULL;
+}
+
+void
+be_registry_free(struct be_registry *r)
+{
+	free(r->p);
+	r->p = NULL;
+	r->n = 0;
+}
+
+/* ---- chains ---- */
+
+struct be_step {
+	struct gd_processor	proc;	/* a copy: the registry may change */
+	void			*inst;
+	int			init_ok;
+	int			shut_ok;
+};
+
+struct be_chain {
+	struct be_step	*steps;
+	size_t		n;
+};
+
+/* The continuation handed to a processor: the chain and where we are. */
+struct gd_next {
+	struct be_chain	*chain;
+	size_t		at;
+};
+
+void
+gd_next(struct gd_next *next, struct gd_envelope *e, enum gd_task task,
+    struct gd_result *res)
+{
+	struct gd_next rest;
+	struct be_step *s;
+
+	if (next->at >= next->chain->n) {
+		res->ok = 1;	/* the implicit terminal step (BE-03) */
+		return;
+	}
+	s = &next->chain->steps[next->at];
+	rest.chain = next->chain;
+	rest.at = next->at + 1;
+	s->proc.process(s->inst, e, task, &rest, res);
+}
+
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+struct be_chain *
+be_chain_new(const struct be_registry *r, const char *spec,
+    struct gd_ctx *ctx, char *err, size_t errlen)
+{
+	struct be_chain *c;
+	const char *p = spec, *end;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto nomem;
+	while (*p != '\0') {
+		const char *b, *e;
+		const struct gd_processor *proc;
+		struct be_step *ns;
+
+		end = strchr(p, '|');
+		if (end == NULL)
+			end = p + strlen(p);
+		for (b = p; b < end && is_space(*b); b++)
+			;
+		for (e = end; e > b && is_space(e[-1]); e--)
+			;
+		if (e == b && *end == '\0' && c->n == 0)
+			break;		/* "" or blanks: no processors */
+		if ((proc = be_registry_find(r, b, (size_t)(e - b))) == NULL) {
+			snprintf(err, errlen, "processor [%.*s] not found",
+			    (int)(e - b > 64 ? 64 : e - b), b);
+			be_chain_free(c);
+			return NULL;
+		}
+		ns = gd_reallocarray(c->steps, c->n + 1, sizeof(*ns));
+		if (ns == NULL)
+			goto nomem;
+		c->steps = ns;
+		memset(&ns[c->n], 0, sizeof(ns[c->n]));
+		ns[c->n].proc = *proc;
+		if (proc->create != NULL &&
+		    (ns[c->n].inst = proc->create(ctx, proc->user)) == NULL) {
+			snprintf(err, errlen, "processor [%s] could not be "
+			    "created", proc->name);
+			be_chain_free(c);
+			return NULL;
+		}
+		c->n++;
+		p = *end == '|' ? end + 1 : end;
+	}
+	return c;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	be_chain_free(c);
+	return NULL;
+}
+
+size_t
+be_chain_len(const struct be_chain *c)
+{
+	return c->n;
+}
+
+int
+be_chain_init(struct be_chain *c, const struct json_value *bcfg, char *err,
+    size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		struct be_step *s = &c->steps[i];
+		if (s->init_ok)
+			continue;
+		if (s->proc.init != NULL &&
+		    s->proc.init(s->inst, bcfg, err, errlen) != 0)
+			return -1;
+		s->init_ok = 1;
+	}
+	return 0;
+}
+
+void
+be_chain_run(struct be_chain *c, struct gd_envelope *e, enum gd_task task,
+    struct gd_result *res)
+{
+	struct gd_next start;
+
+	memset(res, 0, sizeof(*res));
+	start.chain = c;
+	start.at = 0;
+	gd_next(&start, e, task, res);
+}
+
+/* be_chain_shutdown - errors of several hooks are joined with "; ". */
+int
+be_chain_shutdown(struct be_chain *c, char *err, size_t errlen)
+{
+	size_t i, used = 0;
+	int rc = 0;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	for (i = 0; i < c->n; i++) {
+		struct be_step *s = &c->steps[i];
+		char e1[256];
+		if (s->shut_ok || !s->init_ok)
+			continue;
+		e1[0] = '\0';
+		if (s->proc.shutdown != NULL &&
+		    s->proc.shutdown(s->inst, e1, sizeof(e1)) != 0) {
+			rc = -1;
+			if (used < errlen) {
+				int n = snprintf(err + used, errlen - used,
+				    "%s%s", used ? "; " : "", e1);
+				used += n > 0 ? (size_t)n : 0;
+			}
+			continue;
+		}
+		s->shut_ok = 1;
+	}
+	return rc;
+}
+
+void
+be_chain_free(struct be_chain *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n; i++)
+		if (c->steps[i].proc.destroy != NULL)
+			c->steps[i].proc.destroy(c->steps[i].inst);
+	free(c->steps);
+	free(c);
+}
+
+/* ---- outcomes (3.13, BE-08, BE-09) ---- */
+
+static int
+three_digits(const char *s)
+{
+	return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' &&
+	    s[2] >= '0' && s[2] <= '9';
+}
+
+void
+be_save_reply(const struct gd_result *r, const char *queued_id, char *out,
+    size_t outlen)
+{
+	if (r->reply[0] != '\0')
+		gd_strlcpy(out, r->reply, outlen);
+	else if (r->fault)
+		gd_strlcpy(out, "554 5.5.0 Error: storage failed", outlen);
+	else if (r->error[0] != '\0') {
+		if (three_digits(r->error))
+			gd_strlcpy(out, r->error, outlen);
+		else
+			snprintf(out, outlen, "554 5.5.0 Error: %s", r->error);
+	} else if (r->ok)
+		snprintf(out, outlen, "250 2.0.0 OK: queued as %s", queued_id);
+	else
+		gd_strlcpy(out, "554 5.5.0 Error: no response from backend - "
+		    "processor did not return a result or an error", outlen);
+}
+
+const char *
+be_validate_reason(const struct gd_result *r)
+{
+	if (r->error[0] != '\0')
+		return r->error;
+	if (r->fault)
+		return "storage failed";
+	if (r->reply[0] != '\0' || !r->ok)
+		return "storage error";
+	return "";
+}
+
+/* ---- the gateway ---- */
+
+enum be_state { BE_NEW, BE_RUNNING, BE_STOPPING, BE_SHUTTERED };
+
+struct be_worker {
+	struct backend		*b;
+	pthread_t		thread;
+	int			started;
+	struct be_chain		*save;
+	struct be_chain		*validate;
+	int			id;
+};
+
+struct backend {
+	struct gd_ctx		*ctx;
+	struct be_worker	*w;
+	int			nworkers;
+	int			have_validate;
+	int64_t			save_timeout_ms;
+	int64_t			val_timeout_ms;
+
+	pthread_mutex_t		qmu;	/* protects state, qhead, qtail */
+	pthread_cond_t		qcv;
+	enum be_state		state;
+	struct be_job		*qhead, *qtail;
+
+	pthread_mutex_t		dmu;	/* protects done, signalled */
+	struct be_job		*done;
+	int			signalled;
+	int			wake[2];	/* self-pipe to the I/O thread */
+};
+
+static int64_t
+duration_ms(const struct json_value *bcfg, const char *key, int64_t def)
+{
+	const struct json_value *v = json_get(bcfg, key);
+	int64_t ns;
+
+	if (v == NULL || v->type != JSON_STRING ||
+	    cfg_duration(v->u.str.s, &ns) != 0)
+		return def;
+	return ns / 1000000;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct be_worker *w = arg;
+	struct backend *b = w->b;
+
+	log_info(b->ctx->log, "processing worker started (#%d)", w->id);
+	for (;;) {
+		struct be_job *job;
+
+		pthread_mutex_lock(&b->qmu);
+		while (b->qhead == NULL && b->state == BE_RUNNING)
+			pthread_cond_wait(&b->qcv, &b->qmu);
+		job = b->qhead;
+		if (job != NULL) {
+			b->qhead = job->next;
+			if (b->qhead == NULL)
+				b->qtail = NULL;
+		}
+		pthread_mutex_unlock(&b->qmu);
+		if (job == NULL)
+			break;		/* stopping and the queue is empty */
+
+		be_chain_run(job->task == GD_TASK_SAVE ? w->save : w->validate,
+		    job->env, job->task, &job->res);
+
+		pthread_mutex_lock(&b->dmu);
+		job->next = b->done;
+		b->done = job;
+		if (!b->signalled) {
+			b->signalled = 1;
+			/* non-blocking; one byte is enough to wake the loop */
+			while (write(b->wake[1], "x", 1) < 0 && errno == EINTR)
+				;
+		}
+		pthread_mutex_unlock(&b->dmu);
+	}
+	return NULL;
+}
+
+struct backend *
+be_new(struct gd_ctx *ctx, const struct be_registry *r,
+    const struct json_value *bcfg, char *err, size_t errlen)
+{
+	struct backend *b;
+	const char *save = "", *val = "";
+	long long nw = 1;
+	char e1[512];
+	int i;
+
+	e1[0] = '\0';
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	b->ctx = ctx;
+	b->wake[0] = b->wake[1] = -1;
+	pthread_mutex_init(&b->qmu, NULL);
+	pthread_cond_init(&b->qcv, NULL);
+	pthread_mutex_init(&b->dmu, NULL);
+	if (gd_config_str(bcfg, "save_process", 0, &save, e1, sizeof(e1)) < 0 ||
+	    gd_config_str(bcfg, "validate_process", 0, &val, e1,
+	    sizeof(e1)) < 0 ||
+	    gd_config_int(bcfg, "save_workers_size", 0, &nw, e1,
+	    sizeof(e1)) < 0)
+		goto fail;
+	if (nw <= 0)
+		nw = 1;
+	if (nw > 1024)
+		nw = 1024;	/* a bound on purpose: threads are not free */
+	b->save_timeout_ms = duration_ms(bcfg, "gw_save_timeout", 30000);
+	b->val_timeout_ms = duration_ms(bcfg, "gw_val_rcpt_timeout", 5000);
+	if (pipe(b->wake) != 0) {
+		snprintf(e1, sizeof(e1), "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	for (i = 0; i < 2; i++) {
+		(void)fcntl(b->wake[i], F_SETFL,
+		    fcntl(b->wake[i], F_GETFL) | O_NONBLOCK);
+		(void)fcntl(b->wake[i], F_SETFD, FD_CLOEXEC);
+	}
+	if ((b->w = calloc((size_t)nw, sizeof(*b->w))) == NULL) {
+		snprintf(e1, sizeof(e1), "out of memory");
+		goto fail;
+	}
+	b->nworkers = (int)nw;
+	for (i = 0; i < b->nworkers; i++) {
+		struct be_worker *w = &b->w[i];
+		w->b = b;
+		w->id = i + 1;
+		if ((w->save = be_chain_new(r, save, ctx, e1,
+		    sizeof(e1))) == NULL ||
+		    (w->validate = be_chain_new(r, val, ctx, e1,
+		    sizeof(e1))) == NULL)
+			goto fail;
+		if (be_chain_init(w->save, bcfg, e1, sizeof(e1)) != 0 ||
+		    be_chain_init(w->validate, bcfg, e1, sizeof(e1)) != 0)
+			goto fail;
+	}
+	b->have_validate = be_chain_len(b->w[0].validate) > 0;
+	b->state = BE_NEW;
+	return b;
+fail:
+	snprintf(err, errlen, "error while initializing the backend: %s", e1);
+	if (b->w != NULL) {
+		char e2[256];
+		for (i = 0; i < b->nworkers; i++) {
+			if (b->w[i].save != NULL)
+				(void)be_chain_shutdown(b->w[i].save, e2,
+				    sizeof(e2));
+			if (b->w[i].validate != NULL)
+				(void)be_chain_shutdown(b->w[i].validate, e2,
+				    sizeof(e2));
+		}
+	}
+	b->state = BE_SHUTTERED;
+	be_free(b);
+	return NULL;
+}
+
+int
+be_start(struct backend *b, char *err, size_t errlen)
+{
+	int i;
+
+	pthread_mutex_lock(&b->qmu);
+	b->state = BE_RUNNING;
+	pthread_mutex_unlock(&b->qmu);
+	for (i = 0; i < b->nworkers; i++) {
+		int rc = pthread_create(&b->w[i].thread, NULL, worker_main,
+		    &b->w[i]);
+		if (rc != 0) {
+			snprintf(err, errlen, "cannot start worker: %s",
+			    strerror(rc));
+			return -1;
+		}
+		b->w[i].started = 1;
+	}
+	return 0;
+}
+
+int
+be_has_validate(const struct backend *b)
+{
+	return b->have_validate;
+}
+
+int64_t
+be_save_timeout_ms(const struct backend *b)
+{
+	return b->save_timeout_ms;
+}
+
+int64_t
+be_validate_timeout_ms(const struct backend *b)
+{
+	return b->val_timeout_ms;
+}
+
+int
+be_submit(struct backend *b, struct be_job *job)
+{
+	int rc = -1;
+
+	job->next = NULL;
+	job->timed_out = 0;
+	memset(&job->res, 0, sizeof(job->res));
+	job->deadline_ms = gd_now_ms() + (job->task == GD_TASK_SAVE ?
+	    b->save_timeout_ms : b->val_timeout_ms);
+	pthread_mutex_lock(&b->qmu);
+	if (b->state == BE_RUNNING) {
+		if (b->qtail != NULL)
+			b->qtail->next = job;
+		else
+			b->qhead = job;
+		b->qtail = job;
+		pthread_cond_signal(&b->qcv);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&b->qmu);
+	return rc;
+}
+
+int
+be_wake_fd(const struct backend *b)
+{
+	return b->wake[0];
+}
+
+struct be_job *
+be_take_done(struct backend *b)
+{
+	struct be_job *list;
+	char buf[64];
+
+	pthread_mutex_lock(&b->dmu);
+	while (read(b->wake[0], buf, sizeof(buf)) > 0)
+		;
+	list = b->done;
+	b->done = NULL;
+	b->signalled = 0;
+	pthread_mutex_unlock(&b->dmu);
+	return list;
+}
+
+int
+be_shutdown(struct backend *b, char *err, size_t errlen)
+{
+	int i, rc = 0;
+	size_t used = 0;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	pthread_mutex_lock(&b->qmu);
+	if (b->state == BE_RUNNING)
+		b->state = BE_STOPPING;
+	pthread_cond_broadcast(&b->qcv);
+	pthread_mutex_unlock(&b->qmu);
+	for (i = 0; i < b->nworkers; i++) {
+		if (b->w[i].started) {
+			pthread_join(b->w[i].thread, NULL);
+			b->w[i].started = 0;
+		}
+	}
+	for (i = 0; i < b->nworkers; i++) {
+		char e1[512];
+		struct be_chain *c[2];
+		int k;
+		c[0] = b->w[i].save;
+		c[1] = b->w[i].validate;
+		for (k = 0; k < 2; k++) {
+			if (c[k] == NULL || be_chain_shutdown(c[k], e1,
+			    sizeof(e1)) == 0)
+				continue;
+			rc = -1;
+			if (used < errlen) {
+				int n = snprintf(err + used, errlen - used,
+				    "%s%s", used ? "\n" : "", e1);
+				used += n > 0 ? (size_t)n : 0;
+			}
+		}
+	}
+	pthread_mutex_lock(&b->qmu);
+	b->state = BE_SHUTTERED;
+	pthread_mutex_unlock(&b->qmu);
+	if (rc == 0)
+		log_info(b->ctx->log, "Backend shutdown completed");
+	return rc;
+}
+
+void
+be_free(struct backend *b)
+{
+	int i;
+
+	if (b == NULL)
+		return;
+	if (b->state != BE_SHUTTERED) {
+		char e[256];
+		(void)be_shutdown(b, e, sizeof(e));
+	}
+	for (i = 0; i < b->nworkers; i++) {
+		be_chain_free(b->w[i].save);
+		be_chain_free(b->w[i].validate);
+	}
+	free(b->w);
+	for (i = 0; i < 2; i++)
+		if (b->wake[i] >= 0)
+			(void)close(b->wake[i]);
+	pthread_mutex_destroy(&b->qmu);
+	pthread_cond_destroy(&b->qcv);
+	pthread_mutex_destroy(&b->dmu);
+	free(b);
+}

@@ -1,0 +1,123 @@
+/*
+ * backend.h - the gateway (SPEC section 5): processor registry, chains built
+ * from "A|B|C", a bounded job queue and the worker threads that run jobs.
+ *
+ * Rule of the house: a worker owns its chains (one instance of the save
+ * chain and one of the validate chain per worker, BE-02), so processors need
+ * no locks.  The I/O thread submits jobs and learns of their completion
+ * through a wake-up pipe; it never waits for a worker.
+ */
+#ifndef GD_BACKEND_H
+#define GD_BACKEND_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "guerrilla.h"
+
+struct json_value;
+struct logger;
+
+/* What a processor instance may call back into (guerrilla.h). */
+struct gd_ctx {
+	struct logger	*log;
+	char		hostname[256];
+	time_t		fixed_time;	/* != 0: tests pin the clock */
+};
+
+/* gd_ctx_time - wall-clock time, or fixed_time when a test set it. */
+time_t	gd_ctx_time(const struct gd_ctx *ctx);
+
+/* ---- registry ---- */
+
+struct be_registry {
+	struct gd_processor	*p;
+	size_t			n;
+};
+
+/* be_registry_init - empty, then every built-in processor registered. */
+int	be_registry_init(struct be_registry *r);
+int	be_registry_add(struct be_registry *r, const struct gd_processor *p);
+const struct gd_processor *be_registry_find(const struct be_registry *r,
+	    const char *name, size_t len);
+void	be_registry_free(struct be_registry *r);
+
+/* The built-in processors (processors/p_*.c). */
+extern const struct gd_processor p_headersparser_processor;
+extern const struct gd_processor p_header_processor;
+extern const struct gd_processor p_hasher_processor;
+extern const struct gd_processor p_debugger_processor;
+extern const struct gd_processor p_maildir_processor;
+
+/* ---- one chain instance ---- */
+
+struct be_chain;
+
+/* be_chain_new - create one instance of each processor named in spec
+ * ("A|B|C", trimmed, case-insensitive; "" = no processors).  NULL with err
+ * "processor [<name>] not found" (BE-03) or a create failure. */
+struct be_chain	*be_chain_new(const struct be_registry *r, const char *spec,
+		    struct gd_ctx *ctx, char *err, size_t errlen);
+size_t		 be_chain_len(const struct be_chain *c);
+/* be_chain_init - call init hooks not yet successful (BE-11). */
+int		 be_chain_init(struct be_chain *c, const struct json_value *bcfg,
+		    char *err, size_t errlen);
+/* be_chain_run - run the chain; res is cleared first.  The terminal step
+ * sets res->ok. */
+void		 be_chain_run(struct be_chain *c, struct gd_envelope *e,
+		    enum gd_task task, struct gd_result *res);
+/* be_chain_shutdown - call shutdown hooks (failed ones are retried on the
+ * next call, BE-10). */
+int		 be_chain_shutdown(struct be_chain *c, char *err, size_t errlen);
+void		 be_chain_free(struct be_chain *c);
+
+/* be_save_reply - the SMTP reply for a save outcome (3.13, BE-09). */
+void	be_save_reply(const struct gd_result *r, const char *queued_id,
+	    char *out, size_t outlen);
+/* be_validate_reason - "" when the recipient is accepted, else the
+ * reason text for smtp_validate_done (BE-08). */
+const char *be_validate_reason(const struct gd_result *r);
+
+/* ---- the gateway ---- */
+
+/* A job: embedded in the connection that submits it (at most one job per
+ * connection), so the queue is bounded by the number of connections and
+ * submitting never allocates or fails for lack of room. */
+struct be_job {
+	struct be_job		*next;		/* queue link (owned by the backend) */
+	enum gd_task		 task;
+	struct gd_envelope	*env;		/* owned by the worker until done */
+	void			*owner;		/* the connection */
+	int64_t			 deadline_ms;	/* monotonic; set by be_submit */
+	int			 timed_out;	/* I/O thread already answered */
+	struct gd_result	 res;		/* filled by the worker */
+};
+
+struct backend;
+
+/* be_new - build save_workers_size workers each with its own save and
+ * validate chain instances and run every init hook (BE-02, BE-11).  On
+ * failure NULL and err "error while initializing the backend: ...". */
+struct backend	*be_new(struct gd_ctx *ctx, const struct be_registry *r,
+		    const struct json_value *bcfg, char *err, size_t errlen);
+int		 be_start(struct backend *b, char *err, size_t errlen);
+/* be_has_validate - validate_process is not empty. */
+int		 be_has_validate(const struct backend *b);
+int64_t		 be_save_timeout_ms(const struct backend *b);
+int64_t		 be_validate_timeout_ms(const struct backend *b);
+/* be_submit - queue a job (sets deadline_ms).  -1 when the backend is not
+ * running (then the caller answers "backend not running"). */
+int		 be_submit(struct backend *b, struct be_job *job);
+/* be_wake_fd - readable when finished jobs wait for be_take_done. */
+int		 be_wake_fd(const struct backend *b);
+/* be_take_done - the list of finished jobs (linked by ->next), or NULL;
+ * drains the wake-up pipe. */
+struct be_job	*be_take_done(struct backend *b);
+/* be_shutdown - stop taking jobs, finish queued ones, join workers, run
+ * shutdown hooks (BE-10).  Idempotent. */
+int		 be_shutdown(struct backend *b, char *err, size_t errlen);
+void		 be_free(struct backend *b);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * compat.c - small replacements for libc functions that are not everywhere
+ * (see compat.h).  Each is written here from its manual page; none blocks.
+ */
+#include "compat.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* gd_strlcpy - as OpenBSD strlcpy(3). */
+size_t
+gd_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t n = strlen(src);
+
+	if (size > 0) {
+		size_t c = n < size - 1 ? n : size - 1;
+		memcpy(dst, src, c);
+		dst[c] = '\0';
+	}
+	return n;
+}
+
+int
+gd_tolower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+int
+gd_toupper(int c)
+{
+	return (c >= 'a' && c <= 'z') ? c - ('a' - 'A') : c;
+}
+
+int
+gd_strncasecmp(const char *a, const char *b, size_t n)
+{
+	for (; n > 0; n--, a++, b++) {
+		int ca = gd_tolower((unsigned char)*a);
+		int cb = gd_tolower((unsigned char)*b);
+		if (ca != cb)
+			return ca - cb;
+		if (ca == 0)
+			return 0;
+	}
+	return 0;
+}
+
+int
+gd_strcasecmp(const char *a, const char *b)
+{
+	return gd_strncasecmp(a, b, (size_t)-1);
+}
+
+/* gd_reallocarray - as OpenBSD reallocarray(3). */
+void *
+gd_reallocarray(void *p, size_t n, size_t size)
+{
+	if (size != 0 && n > SIZE_MAX / size)
+		return NULL;
+	return realloc(p, n * size);
+}
+
+char *
+gd_strdup(const char *s)
+{
+	return gd_memdup(s, strlen(s));
+}
+
+char *
+gd_memdup(const void *p, size_t n)
+{
+	char *d;
+
+	if (n == SIZE_MAX || (d = malloc(n + 1)) == NULL)
+		return NULL;
+	if (n > 0)
+		memcpy(d, p, n);
+	d[n] = '\0';
+	return d;
+}
+
+int64_t
+gd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+gd_hostname(char *buf, size_t size)
+{
+	if (size == 0)
+		return;
+	if (gethostname(buf, size) != 0 || buf[0] == '\0')
+		gd_strlcpy(buf, "localhost", size);
+	buf[size - 1] = '\0';
+}

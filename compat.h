@@ -1,0 +1,46 @@
+/*
+ * compat.h - the one place for feature-test macros and portability shims.
+ *
+ * Every .c file of guerrillad includes this first, before any system header,
+ * so that the whole tree sees the same POSIX.1-2008 environment.  Nothing
+ * else in the tree may carry an OS #ifdef; replacements for functions some
+ * libcs lack live in compat.c.
+ */
+#ifndef GD_COMPAT_H
+#define GD_COMPAT_H
+
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Number of elements of a true array (never a pointer). */
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* strlcpy-style copy: always NUL-terminates (when size > 0); returns
+ * strlen(src) so the caller can detect truncation (result >= size).
+ * After OpenBSD's strlcpy(3); written here because glibc lacks it. */
+size_t	gd_strlcpy(char *dst, const char *src, size_t size);
+
+/* Case-insensitive ASCII comparisons that ignore the locale. */
+int	gd_strcasecmp(const char *a, const char *b);
+int	gd_strncasecmp(const char *a, const char *b, size_t n);
+int	gd_tolower(int c);
+int	gd_toupper(int c);
+
+/* malloc that returns NULL on overflow of n * size. */
+void	*gd_reallocarray(void *p, size_t n, size_t size);
+
+/* strdup / strndup wrappers (POSIX.1-2008 has both; kept for symmetry). */
+char	*gd_strdup(const char *s);
+char	*gd_memdup(const void *p, size_t n);	/* adds a NUL after n bytes */
+
+/* Monotonic clock in milliseconds. */
+int64_t	gd_now_ms(void);
+
+/* System host name into buf ("localhost" if it cannot be had). */
+void	gd_hostname(char *buf, size_t size);
+
+#endif

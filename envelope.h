@@ -1,0 +1,129 @@
+/*
+ * envelope.h - the envelope (SPEC 4): connection fields that live as long
+ * as the session, and transaction fields that RSET clears (ENV-01..10).
+ *
+ * Ownership: one envelope per session, reused across transactions.  While
+ * a job runs the worker owns it (ENV-10); the session touches it again
+ * only after the job's completion has been delivered.  Addresses are
+ * fixed-size so that parsing a command allocates nothing.
+ */
+#ifndef GD_ENVELOPE_H
+#define GD_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guerrilla.h"
+
+#define ENV_LOCAL_MAX	128	/* octets, GG's limit (SMTP-35) */
+#define ENV_DOMAIN_MAX	255
+#define ENV_PATH_MAX	256	/* "<...>" including the brackets */
+#define ENV_HELO_MAX	255
+#define ENV_IP_MAX	46	/* INET6_ADDRSTRLEN */
+
+/* ENV-05 */
+struct gd_address {
+	char		local[ENV_LOCAL_MAX + 1];	/* unquoted form */
+	char		domain[ENV_DOMAIN_MAX + 1];	/* IP literal: IP text, no brackets */
+	int		ip_family;	/* 0 = domain name, 4 or 6 = address literal */
+	unsigned char	ip[16];
+	int		null_path;	/* "<>" */
+	int		quoted;		/* local part needs quoting when printed */
+	int		bare_postmaster;/* "<postmaster>" (domain = host_name) */
+	char		*adl;		/* source route as received, or NULL (owned) */
+	char		*params;	/* ESMTP parameters as received, or NULL (owned) */
+	char		*display_name;	/* only from header addresses, or NULL (owned) */
+	int		display_quoted;
+};
+
+/* One parsed header field (ENV-07): canonical name, unfolded value. */
+struct env_header {
+	char	*name;
+	char	*value;
+};
+
+/* A named value shared between processors (ENV-03 "values"). */
+struct env_value {
+	char	*key;
+	void	*data;
+	size_t	len;
+};
+
+struct gd_envelope {
+	/* connection fields (ENV-02): survive RSET */
+	char			remote_ip[ENV_IP_MAX + 1];
+	int			remote_port;
+	char			helo[ENV_HELO_MAX + 1];
+	int			esmtp;
+	int			tls;
+	uint64_t		client_id;
+	const char		*server_iface;	/* borrowed from the server config */
+
+	/* transaction fields (ENV-03): cleared by env_reset */
+	int			has_from;
+	struct gd_address	from;
+	struct gd_address	*rcpt;
+	size_t			nrcpt;
+	size_t			rcpt_cap;
+	char			*data;		/* storage form (SMTP-47) */
+	size_t			data_len;
+	size_t			data_cap;
+	char			*delivery_header;	/* NULL = none */
+	char			*subject;	/* decoded (ENV-08), NULL = none */
+	struct env_header	*hdr;
+	size_t			nhdr;
+	int			headers_parsed;
+	char			**hashes;
+	size_t			nhashes;
+	char			queued_id[65];
+	struct env_value	*values;
+	size_t			nvalues;
+};
+
+void	env_init(struct gd_envelope *e);
+/* env_reset - clear the transaction (ENV-04); keeps buffers' capacity
+ * up to a small bound so that a pooled envelope stays small. */
+void	env_reset(struct gd_envelope *e);
+void	env_free(struct gd_envelope *e);
+
+void	env_addr_clear(struct gd_address *a);	/* frees adl/params/display */
+/* env_addr_print - GG's String() form (3.8 "Address printing"): returns
+ * the length it needed (snprintf-like; truncated if >= size). */
+size_t	env_addr_print(const struct gd_address *a, char *buf, size_t size);
+
+/* env_set_from / env_add_rcpt - move *a into the envelope (a is cleared,
+ * its owned strings now belong to the envelope).  0 or -1 (ENOMEM). */
+int	env_set_from(struct gd_envelope *e, struct gd_address *a);
+int	env_add_rcpt(struct gd_envelope *e, struct gd_address *a);
+void	env_pop_rcpt(struct gd_envelope *e);
+
+/* env_data_append - add decoded message bytes.  0 or -1 (ENOMEM). */
+int	env_data_append(struct gd_envelope *e, const char *p, size_t n);
+
+int	env_set_delivery_header(struct gd_envelope *e, const char *h);
+int	env_add_hash(struct gd_envelope *e, const char *hash);
+/* env_set_value - copy len bytes under key (replacing). 0 or -1. */
+int	env_set_value(struct gd_envelope *e, const char *key,
+	    const void *data, size_t len);
+const void *env_get_value(const struct gd_envelope *e, const char *key,
+	    size_t *len);
+
+/* env_header_get - first value of a parsed header (name compared
+ * case-insensitively), NULL if absent or headers not parsed. */
+const char *env_header_get(const struct gd_envelope *e, const char *name);
+
+/* ---- mime.c: header parsing and RFC 2047 (ENV-07/08, PROC-05) ---- */
+
+/* env_parse_headers - ENV-07 over e->data.  0, or -1 with err
+ * ("headers already parsed", "out of memory").  Sets e->subject. */
+int	env_parse_headers(struct gd_envelope *e, char *err, size_t errlen);
+/* mime_decode_words - ENV-08 decoding of a header value; returns a
+ * malloc'd NUL-terminated string (NULL on ENOMEM). */
+char	*mime_decode_words(const char *in, size_t len);
+/* mime_canonical_name - "content-TYPE" -> "Content-Type" in place. */
+void	mime_canonical_name(char *name);
+/* mime_parse_address - PROC-05: first address of an RFC 5322 address
+ * header ("Name <user@host>", "user@host", groups).  0 or -1. */
+int	mime_parse_address(const char *in, struct gd_address *out);
+
+#endif

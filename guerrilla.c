@@ -1,0 +1,352 @@
+/*
+ * guerrilla.c - the daemon handle (guerrilla.h): configuration, logs, the
+ * backend and the servers of one daemon, the pid file, start and graceful
+ * shutdown.
+ *
+ * Everything belongs to the handle (ARCH-01): two daemons in one process
+ * share nothing.  The functions here run on the caller's (control) thread;
+ * the I/O loop and the workers run on threads the handle owns.
+ */
+#include "compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+#ifndef GD_VERSION
+#define GD_VERSION	"unknown"
+#endif
+#ifndef GD_BUILD_TIME
+#define GD_BUILD_TIME	"unknown"
+#endif
+
+#define GD_WATCHDOG_MS	60000L	/* OPS-09 */
+#define GD_FD_MARGIN	64	/* listeners, workers, logs, pipes (OPS-06) */
+
+struct gd_daemon {
+	struct be_registry	reg;
+	struct cfg_app		cfg;
+	int			have_cfg;
+	int			verbose;
+	char			*pid_override;	/* -p */
+	char			*pid_written;	/* the file we wrote */
+	struct logger		*log;
+	struct gd_ctx		ctx;
+	struct backend		*be;
+	struct srv		*srv;
+	int			running;
+};
+
+const char *
+gd_version(void)
+{
+	return GD_VERSION;
+}
+
+/* errs_dup - the "\n"-joined error list for the caller. */
+static void
+errs_set(char **errs, const char *text)
+{
+	if (errs != NULL)
+		*errs = gd_strdup(text != NULL ? text : "unknown error");
+}
+
+struct gd_daemon *
+gd_new(void)
+{
+	struct gd_daemon *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return NULL;
+	if (be_registry_init(&d->reg) != 0) {
+		be_registry_free(&d->reg);
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+int
+gd_add_processor(struct gd_daemon *d, const struct gd_processor *p)
+{
+	return be_registry_add(&d->reg, p);
+}
+
+static int
+adopt(struct gd_daemon *d, int rc, struct cfg_app *c, struct cfg_errors *e,
+    char **errs)
+{
+	if (rc != 0) {
+		errs_set(errs, e->text);
+		cfg_errors_free(e);
+		return -1;
+	}
+	if (d->running) {	/* hot reload is not here yet: keep the old */
+		cfg_free(c);
+		errs_set(errs, "the daemon is running; reload is not "
+		    "supported yet");
+		return -1;
+	}
+	if (d->have_cfg)
+		cfg_free(&d->cfg);
+	d->cfg = *c;
+	d->have_cfg = 1;
+	return 0;
+}
+
+int
+gd_load_config_file(struct gd_daemon *d, const char *path, char **errs)
+{
+	struct cfg_app c;
+	struct cfg_errors e;
+
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	return adopt(d, cfg_load_file(path, &c, &e), &c, &e, errs);
+}
+
+int
+gd_load_config_string(struct gd_daemon *d, const char *json, size_t len,
+    char **errs)
+{
+	struct cfg_app c;
+	struct cfg_errors e;
+
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	return adopt(d, cfg_load_string(json, len, "config", &c, &e), &c, &e,
+	    errs);
+}
+
+void
+gd_set_verbose(struct gd_daemon *d, int on)
+{
+	d->verbose = on;
+}
+
+void
+gd_set_pid_file(struct gd_daemon *d, const char *path)
+{
+	free(d->pid_override);
+	d->pid_override = path != NULL ? gd_strdup(path) : NULL;
+}
+
+const char *
+gd_pid_file(const struct gd_daemon *d)
+{
+	if (d->pid_override != NULL)
+		return d->pid_override;
+	return d->have_cfg && d->cfg.pid_file != NULL ? d->cfg.pid_file : "";
+}
+
+int
+gd_reopen_logs(struct gd_daemon *d)
+{
+	char err[512];
+
+	if (log_reopen(d->log, err, sizeof(err)) != 0) {
+		log_err(d->log, "%s", err);
+		return -1;
+	}
+	log_info(d->log, "log file reopened");
+	return 0;
+}
+
+void
+gd_log_daemon(struct gd_daemon *d, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(d->log, (enum log_level)level, fmt, ap);
+	va_end(ap);
+}
+
+/* check_fd_limit - OPS-06 [DEV]: enabled servers' max_clients plus a
+ * margin against the soft limit, raising it toward the hard limit. */
+static int
+check_fd_limit(struct gd_daemon *d, char *err, size_t errlen)
+{
+	struct rlimit rl;
+	unsigned long long need = GD_FD_MARGIN;
+	size_t i;
+
+	for (i = 0; i < d->cfg.nservers; i++)
+		if (d->cfg.servers[i].is_enabled)
+			need += (unsigned long long)d->cfg.servers[i].max_clients;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;
+	if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur) {
+		rlim_t want = (rl.rlim_max == RLIM_INFINITY ||
+		    need < rl.rlim_max) ? (rlim_t)need : rl.rlim_max;
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			log_info(d->log, "raised the open file limit to %llu",
+			    (unsigned long long)want);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur) {
+		snprintf(err, errlen, "Combined max clients for all servers "
+		    "(%llu) is greater than open file limit (%llu). Please "
+		    "increase your open file limit or decrease max clients.",
+		    need - GD_FD_MARGIN, (unsigned long long)rl.rlim_cur);
+		return -1;
+	}
+	return 0;
+}
+
+/* write_pid - OPS-07: failure is logged, not fatal. */
+static void
+write_pid(struct gd_daemon *d)
+{
+	const char *path = d->pid_override != NULL ? d->pid_override :
+	    d->cfg.pid_file;
+	char buf[32];
+	int fd, n;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) != 0) {
+		log_err(d->log, "error while writing pidFile (%s): %s", path,
+		    strerror(errno));
+		if (fd >= 0)
+			(void)close(fd);
+		return;
+	}
+	d->pid_written = gd_strdup(path);
+}
+
+/* remove_pid - only when the file still names this process. */
+static void
+remove_pid(struct gd_daemon *d)
+{
+	char buf[32], want[32];
+	ssize_t n;
+	int fd;
+
+	if (d->pid_written == NULL)
+		return;
+	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+	if ((fd = open(d->pid_written, O_RDONLY)) >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		(void)close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			if (strcmp(buf, want) == 0)
+				(void)unlink(d->pid_written);
+		}
+	}
+	free(d->pid_written);
+	d->pid_written = NULL;
+}
+
+int
+gd_start(struct gd_daemon *d, char **errs)
+{
+	struct cfg_errors ce;
+	char err[4096];
+	int level;
+
+	if (d->running)
+		return 0;
+	memset(&ce, 0, sizeof(ce));
+	if (!d->have_cfg) {
+		if (cfg_default(&d->cfg, &ce) != 0) {
+			errs_set(errs, ce.text);
+			cfg_errors_free(&ce);
+			return -1;
+		}
+		d->have_cfg = 1;
+	}
+	level = d->verbose ? LOGL_DEBUG : d->cfg.log_level;
+	if (d->log == NULL &&
+	    (d->log = log_open(d->cfg.log_file, (enum log_level)level, err,
+	    sizeof(err))) == NULL)
+		goto fail;
+	log_set_level(d->log, (enum log_level)level);
+	log_info(d->log, "guerrillad %s", GD_VERSION);
+	log_debug(d->log, "build time %s", GD_BUILD_TIME);
+	d->ctx.log = d->log;
+	gd_hostname(d->ctx.hostname, sizeof(d->ctx.hostname));
+	if (check_fd_limit(d, err, sizeof(err)) != 0)
+		goto fail;
+	if ((d->be = be_new(&d->ctx, &d->reg, d->cfg.backend_config, err,
+	    sizeof(err))) == NULL)
+		goto fail;
+	if (be_start(d->be, err, sizeof(err)) != 0)
+		goto fail;
+	if ((d->srv = srv_new(&d->cfg, d->be, d->log, err,
+	    sizeof(err))) == NULL)
+		goto fail;
+	if (srv_start(d->srv, err, sizeof(err)) != 0)
+		goto fail;
+	write_pid(d);
+	d->running = 1;
+	return 0;
+fail:
+	log_err(d->log, "%s", err);
+	errs_set(errs, err);
+	srv_free(d->srv);
+	d->srv = NULL;
+	if (d->be != NULL) {
+		char e2[512];
+		(void)be_shutdown(d->be, e2, sizeof(e2));
+		be_free(d->be);
+		d->be = NULL;
+	}
+	return -1;
+}
+
+int
+gd_shutdown(struct gd_daemon *d)
+{
+	char err[1024];
+	int rc = 0;
+
+	if (!d->running)
+		return 0;
+	if (srv_shutdown(d->srv, GD_WATCHDOG_MS) != 0) {
+		log_err(d->log, "graceful shutdown timed out");
+		return -1;	/* threads still run: the caller exits */
+	}
+	srv_free(d->srv);
+	d->srv = NULL;
+	if (be_shutdown(d->be, err, sizeof(err)) != 0) {
+		log_err(d->log, "backend shutdown: %s", err);
+		rc = -1;
+	}
+	be_free(d->be);
+	d->be = NULL;
+	remove_pid(d);
+	d->running = 0;
+	return rc;
+}
+
+void
+gd_free(struct gd_daemon *d)
+{
+	if (d == NULL)
+		return;
+	if (gd_shutdown(d) != 0 && d->running)
+		return;	/* cannot free what live threads still use */
+	if (d->have_cfg)
+		cfg_free(&d->cfg);
+	be_registry_free(&d->reg);
+	log_close(d->log);
+	free(d->pid_override);
+	free(d->pid_written);
+	free(d);
+}

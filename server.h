@@ -1,0 +1,32 @@
+/*
+ * server.h - the listeners and the poll loop (SPEC 3.1, 3.14, 3.15).
+ *
+ * One I/O thread runs the loop: it accepts, reads, feeds smtp.c, writes
+ * replies, submits jobs to the backend and picks up their results from the
+ * backend's wake-up pipe.  It never blocks: no disk, no DNS, no fsync.
+ */
+#ifndef GD_SERVER_H
+#define GD_SERVER_H
+
+#include <stddef.h>
+
+struct cfg_app;
+struct backend;
+struct logger;
+
+struct srv;
+
+/* srv_new - bind a listener for every enabled server of app (SMTP-01).
+ * app, b and log are borrowed and must outlive the srv.  NULL with every
+ * error in err ("\n"-separated) when one cannot listen (CFG-11). */
+struct srv	*srv_new(const struct cfg_app *app, struct backend *b,
+		    struct logger *log, char *err, size_t errlen);
+/* srv_start - run the poll loop on a new thread. */
+int		 srv_start(struct srv *s, char *err, size_t errlen);
+/* srv_shutdown - stop accepting, send 421 to idle sessions, let sessions
+ * in data or waiting for the backend finish, wait up to timeout_ms for
+ * the loop to end (SMTP-61).  Returns 0, or -1 if time ran out. */
+int		 srv_shutdown(struct srv *s, long timeout_ms);
+void		 srv_free(struct srv *s);
+
+#endif

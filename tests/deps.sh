@@ -1,0 +1,44 @@
+#!/bin/sh
+# deps.sh - make sure what the build (and, with "test", the test suite)
+# needs is on this machine.  On Debian/Ubuntu as root it installs what is
+# missing with apt-get; otherwise it stops and prints the command to run.
+# usage: sh tests/deps.sh build|test
+set -u
+what=${1:-build}
+missing=""
+
+have_header() {
+	printf '#include <%s>\nint main(void){return 0;}\n' "$1" |
+	    ${CC:-cc} -x c -o /dev/null - "$2" >/dev/null 2>&1
+}
+
+command -v ${CC:-cc} >/dev/null 2>&1 || missing="$missing gcc"
+command -v make >/dev/null 2>&1 || missing="$missing make"
+have_header bearssl.h -lbearssl || missing="$missing libbearssl-dev"
+have_header zlib.h -lz || missing="$missing zlib1g-dev"
+if [ "$what" = test ]; then
+	command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+	command -v swaks >/dev/null 2>&1 || missing="$missing swaks"
+	command -v curl >/dev/null 2>&1 || missing="$missing curl"
+fi
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	echo "deps.sh: installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null 2>&1 || true
+	# shellcheck disable=SC2086
+	apt-get install -y -qq $missing >/dev/null || {
+		echo "deps.sh: apt-get install failed for:$missing" >&2
+		exit 1
+	}
+	exit 0
+fi
+echo "deps.sh: missing:$missing" >&2
+if command -v apt-get >/dev/null 2>&1; then
+	echo "run:  sudo apt-get install -y$missing" >&2
+else
+	echo "install the equivalents of these Debian packages with your" \
+	    "system's package manager, then run make again" >&2
+fi
+exit 1
