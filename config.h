@@ -119,6 +119,9 @@ void	cfg_errors_free(struct cfg_errors *e);
 int	cfg_load_file(const char *path, struct cfg_app *out, struct cfg_errors *errs);
 int	cfg_load_string(const char *json, size_t len, const char *name,
 	    struct cfg_app *out, struct cfg_errors *errs);
+/* cfg_tls_supported - 1 once TLS is built in.  Until then an enabled
+ * server with start_tls_on or tls_always_on is a load error. */
+int	cfg_tls_supported(void);
 /* cfg_default - the embedded default config (7.2 defaults: one enabled
  * server on 127.0.0.1:2525). */
 int	cfg_default(struct cfg_app *out, struct cfg_errors *errs);
@@ -136,6 +139,8 @@ int	cfg_host_allowed(char *const *hosts, size_t n, const char *domain, int is_ip
 int	cfg_glob(const char *pat, const char *s);
 
 /* cfg_duration - CFG-03: "1h30m", "2.5s", "300ms", "10us", "5µs", "7ns".
+ * Go's time.ParseDuration without a sign (timeouts are never negative);
+ * "0" is the one number allowed without a unit.
  * Returns 0 and nanoseconds in *ns, or -1 when malformed or overflowing. */
 int	cfg_duration(const char *s, int64_t *ns);
 
