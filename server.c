@@ -482,6 +482,10 @@ job_done(struct srv *s, struct srv_conn *c)
 			c->closing = 1;
 	} else {
 		smtp_validate_done(&c->smtp, be_validate_reason(&c->job.res));
+		/* shutdown began while we waited: idle now, so 421 at once */
+		if (c->smtp.shutting_down &&
+		    smtp_shutdown(&c->smtp) == SMTP_EV_CLOSE)
+			c->closing = 1;
 	}
 	if (!c->closing && !c->eof)
 		conn_touch(c);

@@ -11,6 +11,25 @@
  * Bounds: a command line is at most SMTP_LINE_MAX octets; the reply
  * buffer is fixed (smtp_input stops consuming while it is nearly full);
  * the message body is bounded by max_size (SMTP-48).
+ *
+ * Caller contract (server.c):
+ *  - The input buffer must hold at least SMTP_LINE_MAX octets, or a long
+ *    but legal command line can never be presented whole.
+ *  - Unconsumed input is kept and presented again: after SMTP_EV_NONE
+ *    (incomplete line, or s->out nearly full: flush first), and after
+ *    SMTP_EV_VALIDATE / SMTP_EV_SAVE once the *_done call was made
+ *    (pipelined commands after a RCPT or after the data terminator).
+ *  - After SMTP_EV_STARTTLS the rest of the input buffer is discarded
+ *    (SMTP-52); flush s->out in plaintext before the handshake.
+ *  - Between SMTP_EV_VALIDATE/SMTP_EV_SAVE and the *_done call the worker
+ *    owns s->env (ENV-10); smtp_timeout/eof/shutdown do not touch it then.
+ *  - smtp_shutdown may be called any number of times; when a session comes
+ *    back to command state with s->shutting_down set (after
+ *    smtp_validate_done or smtp_tls_started), call it again so the idle
+ *    session gets its 421 at once.  smtp_save_done does this itself.
+ *  - Out of memory in env_* is our own temporary trouble: the reply is
+ *    "451 4.3.0 Error: out of memory" and the session continues (for DATA
+ *    the transaction is reset).
  */
 #ifndef GD_SMTP_H
 #define GD_SMTP_H
@@ -28,7 +47,10 @@ struct gd_address;
 #define SMTP_OUT_ROOM		1024	/* stop consuming when less is free */
 #define SMTP_MAX_RCPT		100	/* SMTP-27 */
 #define SMTP_MAX_UNRECOGNIZED	5	/* SMTP-15 */
-#define SMTP_DISCARD_EXTRA	1024000	/* SMTP-48: beyond max_size, then close */
+#define SMTP_DISCARD_EXTRA	1024000	/* SMTP-48: close once more than
+					   max_size + this were discarded */
+#define SMTP_REPLY_MAX		512	/* one reply line incl. CRLF (RFC 5321
+					   4.5.3.1.5); longer text is cut */
 
 enum smtp_state {
 	SMTP_S_GREETING,	/* before smtp_greet */
@@ -64,6 +86,7 @@ struct smtp_session {
 	int			 unrecognized;	/* SMTP-15, never reset */
 	int			 shutting_down;
 	int			 tls_active;
+	int			 job_replied;	/* smtp_job_timeout answered */
 	int			 line_done;	/* set when a full line was consumed */
 	uint64_t		 messages;	/* successful saves (SMTP-56) */
 
@@ -71,7 +94,9 @@ struct smtp_session {
 	int			 dstate;
 	int			 d_toobig;
 	int			 d_bare_lf;
-	unsigned long long	 d_discarded;
+	int			 d_nomem;	/* env_data_append failed: 451 at the end */
+	unsigned long long	 d_size;	/* decoded octets of this message */
+	unsigned long long	 d_discarded;	/* decoded octets beyond max_size */
 
 	char			 out[SMTP_OUT_MAX];
 	size_t			 outlen;
@@ -93,36 +118,53 @@ void	smtp_greet(struct smtp_session *s, unsigned long active, time_t now);
  * left for the caller to present again with more bytes; a line over
  * SMTP_LINE_MAX gets 554 and SMTP_EV_CLOSE).  Stops early, with *ev set,
  * at an event, and also (with SMTP_EV_NONE) when s->out has less than
- * SMTP_OUT_ROOM free, so the caller must flush and call again.
+ * SMTP_OUT_ROOM free, so the caller must flush and call again.  In data
+ * state everything up to and including the terminator is consumed.  While
+ * waiting (validate, save, STARTTLS) it consumes nothing; once closing it
+ * consumes nothing and reports SMTP_EV_CLOSE again.
  */
 size_t	smtp_input(struct smtp_session *s, const char *buf, size_t len,
 	    enum smtp_event *ev);
 
 /* smtp_validate_done - outcome of SMTP_EV_VALIDATE: reason NULL or ""
  * accepts (250 2.1.5), otherwise the recipient is removed and 550 5.1.1 /
- * 451 4.3.0 is queued (SMTP-31). */
+ * 451 4.3.0 is queued (SMTP-31; CR/LF removed from reason).  Ignored in
+ * any other state (e.g. after smtp_timeout closed the session). */
 void	smtp_validate_done(struct smtp_session *s, const char *reason);
 
 /* smtp_save_done - outcome of SMTP_EV_SAVE: the reply line (no CRLF; CR
- * and LF inside are removed, SMTP-57).  Resets the transaction.  Returns
- * SMTP_EV_CLOSE when the session must now end (shutdown), else NONE. */
+ * and LF inside are removed, SMTP-57; NULL or "" becomes the 554 "no
+ * response from backend" text).  Resets the transaction.  Returns
+ * SMTP_EV_CLOSE when the session must now end (shutdown), else NONE.
+ * Ignored (NONE) in any other state. */
 enum smtp_event smtp_save_done(struct smtp_session *s, const char *reply);
+
+/* smtp_job_timeout - the backend job overran its timeout (BE-06 [DEV]):
+ * queue "451 4.3.0 Error: transaction timeout" (save) or "451 4.3.0
+ * Error: storage timeout" (validate) now.  The session keeps waiting; the
+ * later smtp_save_done / smtp_validate_done then only resets (the recipient
+ * is dropped) and sends nothing more. */
+void	smtp_job_timeout(struct smtp_session *s);
 
 /* smtp_tls_started - handshake done: forget HELO/ESMTP/transaction
  * (SMTP-53), set the TLS flag. */
 void	smtp_tls_started(struct smtp_session *s);
 
 /* smtp_timeout - the per-line deadline passed (SMTP-59): in command state
- * queue 421 4.4.2; in data close without storing.  Returns SMTP_EV_CLOSE. */
+ * queue 421 4.4.2; in data close without storing (transaction reset, no
+ * reply).  Returns SMTP_EV_CLOSE. */
 enum smtp_event smtp_timeout(struct smtp_session *s);
 
 /* smtp_shutdown - the server is stopping (SMTP-61).  An idle session in
- * command state gets the 421 at once (returns SMTP_EV_CLOSE); one in data
- * or waiting for the backend finishes and gets the 421 after its reply. */
+ * command state (or not yet greeted) gets the 421 at once (returns
+ * SMTP_EV_CLOSE); one in data or waiting for the backend finishes and gets
+ * the 421 after its reply.  Safe to call again (see the caller contract). */
 enum smtp_event smtp_shutdown(struct smtp_session *s);
 
 /* smtp_eof - the peer closed or the read failed: in data queue
- * "451 4.3.0 Error: <reason>" (SMTP-49).  Returns SMTP_EV_CLOSE. */
+ * "451 4.3.0 Error: <reason>" (SMTP-49; reason NULL or "" reads
+ * "connection closed") and reset the transaction; no reply in other
+ * states.  Returns SMTP_EV_CLOSE. */
 enum smtp_event smtp_eof(struct smtp_session *s, const char *reason);
 
 /* smtp_drain - n bytes of s->out were sent. */
@@ -137,21 +179,26 @@ enum smtp_addr_err {
 	SMTP_ADDR_INVALID = -2,		/* 501 5.5.4 Invalid address */
 	SMTP_ADDR_LOCAL_TOO_LONG = -3,	/* 550 5.5.4 Local part too long ... */
 	SMTP_ADDR_DOMAIN_TOO_LONG = -4,	/* 550 5.5.4 Domain cannot exceed ... */
-	SMTP_ADDR_NOMEM = -5
+	SMTP_ADDR_NOMEM = -5,		/* 451 4.3.0 Error: out of memory */
+	SMTP_ADDR_PARAMS = -6		/* 501 5.5.4 Syntax error in parameters */
 };
 
 /*
  * smtp_parse_path - parse the argument of MAIL FROM: / RCPT TO: (without
  * the verb, one leading space allowed): "<path>" then optional parameters.
  * is_rcpt enables "<postmaster>" (domain := host_name).  On success *a is
- * filled (its params/adl owned by it).  Returns an enum smtp_addr_err.
- * Parameter checks (SIZE, BODY, unknown keywords: SMTP-25) are the
+ * filled (its params/adl owned by it); on failure *a owns nothing.
+ * Returns an enum smtp_addr_err.
+ * The parameter list grammar (SMTP-21: keyword ["=" value] separated by
+ * spaces) is checked here (SMTP_ADDR_PARAMS) after the address limits;
+ * what the keywords mean (SIZE, BODY, unknown ones: SMTP-25) is the
  * command handlers' business, done on a->params.
  */
 int	smtp_parse_path(const char *arg, size_t len, int is_rcpt,
 	    const char *host_name, struct gd_address *a);
 
-/* smtp_valid_domain - SMTP-17 domain syntax (sub-domains), no literal. */
+/* smtp_valid_domain - SMTP-17 domain syntax (sub-domains), no literal;
+ * 1 when valid, else 0. */
 int	smtp_valid_domain(const char *s, size_t len);
 
 #endif

@@ -1050,9 +1050,9 @@ test_files(void)
 		CHECK_STR(a.servers[0].host_name, "localhost");
 	}
 	CHECK_STR(a.log_file, "stderr");
-	CHECK_STR(a.pid_file, "");
+	CHECK_STR(a.pid_file, "guerrillad.pid");
 	CHECK_STR(bstr(&a, "save_process"),
-	    "HeadersParser|Header|Hasher|Debugger|MailDir");
+	    "HeadersParser|Hasher|Header|Debugger|MailDir");
 	CHECK_STR(bstr(&a, "validate_process"), "MailDir");
 	CHECK(bint(&a, "save_workers_size") == 2);
 	cfg_free(&a);
