@@ -155,12 +155,16 @@ gd_reopen_logs(struct gd_daemon *d)
 {
 	char err[512];
 
+	int rc = 0;
+
 	if (log_reopen(d->log, err, sizeof(err)) != 0) {
 		log_err(d->log, "%s", err);
-		return -1;
+		rc = -1;
 	}
-	log_info(d->log, "log file reopened");
-	return 0;
+	if (d->srv != NULL && srv_reopen_logs(d->srv) != 0)
+		rc = -1;
+	log_info(d->log, "log files reopened");
+	return rc;
 }
 
 void
@@ -289,8 +293,10 @@ gd_start(struct gd_daemon *d, char **errs)
 	if (be_start(d->be, err, sizeof(err)) != 0)
 		goto fail;
 	if ((d->srv = srv_new(&d->cfg, d->be, d->log, err,
-	    sizeof(err))) == NULL)
+	    sizeof(err))) == NULL) {
+		log_err(d->log, "Error(s) when creating new server(s)");
 		goto fail;
+	}
 	if (srv_start(d->srv, err, sizeof(err)) != 0)
 		goto fail;
 	write_pid(d);

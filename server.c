@@ -46,6 +46,8 @@
 struct srv_listener {
 	int			fd;
 	const struct cfg_server	*cfg;
+	struct logger		*log;		/* the server's log_file */
+	int			own_log;	/* log is not the main log */
 	uint64_t		next_id;	/* SMTP-02 */
 	unsigned long		active;
 	int64_t			paused_until;	/* EMFILE back-off */
@@ -54,6 +56,7 @@ struct srv_listener {
 struct srv_conn {
 	int			fd;		/* -1 once the socket is closed */
 	struct srv_listener	*l;
+	struct logger		*log;		/* the server's log */
 	int64_t			deadline;	/* 0 = none */
 	int			job_busy;	/* job submitted, not yet back */
 	int			closing;	/* close once output is flushed */
@@ -233,6 +236,17 @@ queued_id(struct srv *s, struct srv_conn *c)
 	c->env.queued_id[12] = '\0';
 }
 
+/* trace - LOG-04: every command and reply at debug level (log_msg
+ * escapes the client's bytes, LOG-05). */
+static void
+trace(void *arg, int incoming, const char *p, size_t n)
+{
+	struct srv_conn *c = arg;
+
+	log_debug(c->log, "%s: %.*s", incoming ? "Client sent" :
+	    "Writing response to client", (int)(n > 1024 ? 1024 : n), p);
+}
+
 static int
 relay_allowed(void *arg, const char *domain, int is_ip)
 {
@@ -367,7 +381,7 @@ accept_clients(struct srv *s, struct srv_listener *l)
 				continue;
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
-				log_err(s->log, "[%s] accept: %s",
+				log_err(l->log, "[%s] accept: %s",
 				    l->cfg->listen_interface, strerror(errno));
 				l->paused_until = gd_now_ms() + 100;
 			}
@@ -424,9 +438,14 @@ accept_clients(struct srv *s, struct srv_listener *l)
 		smtp_init(&c->smtp, l->cfg, &c->env, relay_allowed,
 		    (void *)s->app, be_has_validate(s->be));
 		c->smtp.version = gd_version();
+		c->log = l->log;
+		if (log_get_level(l->log) <= LOGL_DEBUG) {
+			c->smtp.trace = trace;
+			c->smtp.trace_arg = c;
+		}
 		l->active++;
 		s->c[s->nc++] = c;
-		log_info(s->log, "Handle client [%s], id: %llu",
+		log_info(l->log, "Handle client [%s], id: %llu",
 		    c->env.remote_ip, (unsigned long long)c->env.client_id);
 		smtp_greet(&c->smtp, l->active, time(NULL));
 		conn_touch(c);
@@ -475,7 +494,7 @@ job_done(struct srv *s, struct srv_conn *c)
 		be_save_reply(&c->job.res, c->env.queued_id, reply,
 		    sizeof(reply));
 		if (c->job.res.error[0] != '\0' && c->job.res.reply[0] != '\0')
-			log_err(s->log, "save failed for client id %llu: %s",
+			log_err(c->log, "save failed for client id %llu: %s",
 			    (unsigned long long)c->env.client_id,
 			    c->job.res.error);
 		if (smtp_save_done(&c->smtp, reply) == SMTP_EV_CLOSE)
@@ -531,7 +550,7 @@ begin_stop(struct srv *s)
 		if (s->ls[i].fd >= 0) {
 			(void)close(s->ls[i].fd);
 			s->ls[i].fd = -1;
-			log_info(s->log, "Server [%s] has stopped accepting "
+			log_info(s->ls[i].log, "Server [%s] has stopped accepting "
 			    "new clients", s->ls[i].cfg->listen_interface);
 		}
 	}
@@ -689,7 +708,7 @@ loop_main(void *arg)
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	for (i = 0; i < s->nls; i++)
-		log_info(s->log, "shutdown completed for [%s]",
+		log_info(s->ls[i].log, "shutdown completed for [%s]",
 		    s->ls[i].cfg->listen_interface);
 	return NULL;
 }
@@ -736,8 +755,24 @@ srv_new(const struct cfg_app *app, struct backend *b, struct logger *log,
 		}
 		s->ls[s->nls].fd = fd;
 		s->ls[s->nls].cfg = cfg;
+		s->ls[s->nls].log = log;
+		if (strcmp(cfg->log_file, log_dest(log)) != 0) {
+			struct logger *sl = log_open(cfg->log_file,
+			    log_get_level(log), e1, sizeof(e1));
+			if (sl == NULL) {	/* CFG-11: unwritable log file */
+				int n = snprintf(err + used, errlen - used,
+				    "%s%s", used ? "\n" : "", e1);
+				if (n > 0 && (size_t)n < errlen - used)
+					used += (size_t)n;
+				failed = 1;
+			} else {
+				s->ls[s->nls].log = sl;
+				s->ls[s->nls].own_log = 1;
+			}
+		}
+		log_info(s->ls[s->nls].log, "Listening on TCP %s",
+		    cfg->listen_interface);
 		s->nls++;
-		log_info(log, "Listening on TCP %s", cfg->listen_interface);
 	}
 	if (!failed && s->nls == 0) {
 		snprintf(err, errlen, "there are no servers that can start, "
@@ -801,6 +836,23 @@ srv_shutdown(struct srv *s, long timeout_ms)
 	return 0;
 }
 
+int
+srv_reopen_logs(struct srv *s)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < s->nls; i++) {
+		char err[512];
+		if (s->ls[i].own_log &&
+		    log_reopen(s->ls[i].log, err, sizeof(err)) != 0) {
+			log_err(s->log, "%s", err);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
 void
 srv_free(struct srv *s)
 {
@@ -813,9 +865,12 @@ srv_free(struct srv *s)
 		env_free(&s->c[i]->env);
 		free(s->c[i]);
 	}
-	for (i = 0; i < s->nls; i++)
+	for (i = 0; i < s->nls; i++) {
 		if (s->ls[i].fd >= 0)
 			(void)close(s->ls[i].fd);
+		if (s->ls[i].own_log)
+			log_close(s->ls[i].log);
+	}
 	for (i = 0; i < 2; i++)
 		if (s->ctl[i] >= 0)
 			(void)close(s->ctl[i]);

@@ -27,6 +27,9 @@ int		 srv_start(struct srv *s, char *err, size_t errlen);
  * in data or waiting for the backend finish, wait up to timeout_ms for
  * the loop to end (SMTP-61).  Returns 0, or -1 if time ran out. */
 int		 srv_shutdown(struct srv *s, long timeout_ms);
+/* srv_reopen_logs - reopen the servers' own log files (OPS-10); called
+ * on the control thread (log_reopen swaps the fd under the log's lock). */
+int		 srv_reopen_logs(struct srv *s);
 void		 srv_free(struct srv *s);
 
 #endif

@@ -80,6 +80,8 @@ out_put(struct smtp_session *s, const char *p, size_t n)
 		n = SMTP_REPLY_MAX - 2;
 	if (n + 2 > sizeof(s->out) - s->outlen)
 		return;
+	if (s->trace != NULL)
+		s->trace(s->trace_arg, 0, p, n);
 	memcpy(s->out + s->outlen, p, n);
 	s->out[s->outlen + n] = '\r';
 	s->out[s->outlen + n + 1] = '\n';
@@ -933,6 +935,8 @@ command(struct smtp_session *s, const char *line, size_t n)
 {
 	size_t i;
 
+	if (s->trace != NULL)
+		s->trace(s->trace_arg, 1, line, n);
 	if (s->shutting_down) {
 		reply(s, "%s", R_SHUTDOWN);
 		return closing(s);

@@ -73,6 +73,13 @@ enum smtp_event {
 /* Relay check callback (CFG-06): is this recipient domain allowed? */
 typedef int (*smtp_allowed_fn)(void *arg, const char *domain, int is_ip);
 
+/* Optional trace hook for debug logs (LOG-04): called with every command
+ * line received (incoming = 1, line ending removed) and every reply line
+ * queued (incoming = 0, without CRLF).  The bytes are raw client bytes:
+ * escape them before logging. */
+typedef void (*smtp_trace_fn)(void *arg, int incoming, const char *p,
+    size_t n);
+
 struct smtp_session {
 	const struct cfg_server	*cfg;
 	struct gd_envelope	*env;
@@ -80,6 +87,8 @@ struct smtp_session {
 	void			*allowed_arg;
 	int			 have_validate;	/* a validate_process chain exists */
 	const char		*version;	/* for the greeting */
+	smtp_trace_fn		 trace;		/* NULL = none; set after smtp_init */
+	void			*trace_arg;
 
 	enum smtp_state		 state;
 	int			 in_tx;		/* MAIL accepted (also for "<>") */
