@@ -26,12 +26,13 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(BEARSSL_CFLAGS) $(ZLIB_CFLAGS) -I.
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS = $(BEARSSL_LIBS) $(ZLIB_LIBS) -lpthread
 
-LIBOBJS = compat.o json.o log.o config.o envelope.o mime.o smtp.o \
+LIBOBJS = compat.o json.o log.o config.o envelope.o mime.o smtp.o proxy.o \
 	backend.o server.o guerrilla.o \
 	processors/p_headersparser.o processors/p_header.o \
 	processors/p_hasher.o processors/p_debugger.o processors/p_maildir.o
 
-TESTS = tests/t_json tests/t_config tests/t_smtp tests/t_mime tests/t_proc
+TESTS = tests/t_json tests/t_config tests/t_smtp tests/t_mime tests/t_proc \
+	tests/t_proxy
 
 all: guerrillad libguerrilla.a
 
@@ -44,7 +45,7 @@ FORCE:
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-HDRS = compat.h json.h log.h config.h envelope.h smtp.h backend.h server.h \
+HDRS = compat.h json.h log.h config.h envelope.h smtp.h backend.h server.h proxy.h \
 	guerrilla.h
 $(LIBOBJS) guerrillad.o: .flags $(HDRS)
 
@@ -70,6 +71,8 @@ tests/t_mime: tests/t_mime.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_mime.c libguerrilla.a $(LIBS)
 tests/t_proc: tests/t_proc.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_proc.c libguerrilla.a $(LIBS)
+tests/t_proxy: tests/t_proxy.c tests/t.h libguerrilla.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_proxy.c libguerrilla.a $(LIBS)
 
 # Each installs what it lacks (apt-get as root on Debian/Ubuntu) or says
 # exactly what to run.

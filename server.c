@@ -36,6 +36,7 @@
 #include "config.h"
 #include "envelope.h"
 #include "log.h"
+#include "proxy.h"
 #include "server.h"
 #include "smtp.h"
 
@@ -61,6 +62,8 @@ struct srv_conn {
 	int			job_busy;	/* job submitted, not yet back */
 	int			closing;	/* close once output is flushed */
 	int			eof;		/* peer closed its side */
+	int			proxy_wait;	/* PROXY header expected (SMTP-05) */
+	int			stalled;	/* input left, reply buffer full */
 	struct be_job		job;
 	struct gd_envelope	env;
 	size_t			inlen;
@@ -211,6 +214,33 @@ peer_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
 	}
 }
 
+/* peer_bin - family 4 or 6 and the address (IPv4-mapped as 4). */
+static int
+peer_bin(const struct sockaddr_storage *ss, unsigned char addr[16])
+{
+	static const unsigned char mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+
+	memset(addr, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		memcpy(addr, &((const struct sockaddr_in *)(const void *)ss)->
+		    sin_addr, 4);
+		return 4;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const unsigned char *a = ((const struct sockaddr_in6 *)
+		    (const void *)ss)->sin6_addr.s6_addr;
+		if (memcmp(a, mapped, 12) == 0) {
+			memcpy(addr, a + 12, 4);
+			return 4;
+		}
+		memcpy(addr, a, 16);
+		return 6;
+	}
+	return 0;
+}
+
 /* queued_id - ENV-09: last 6 bytes of SHA-256(hex time, hex client id,
  * hex message counter) as 12 lower-case hex characters. */
 static void
@@ -313,11 +343,48 @@ submit(struct srv *s, struct srv_conn *c, enum gd_task task)
 	c->deadline = 0;	/* the backend timeout bounds the wait */
 }
 
+/* greet - the 220, and the per-line deadline starts (SMTP-10). */
+static void
+greet(struct srv_conn *c)
+{
+	log_info(c->log, "Handle client [%s], id: %llu", c->env.remote_ip,
+	    (unsigned long long)c->env.client_id);
+	smtp_greet(&c->smtp, c->l->active, time(NULL));
+	conn_touch(c);
+}
+
 /* conn_run - feed buffered input to smtp.c until it needs more, needs a
  * flush, or waits for an event to complete. */
 static void
 conn_run(struct srv *s, struct srv_conn *c)
 {
+	c->stalled = 0;
+	if (c->proxy_wait && c->inlen > 0 && !c->closing) {
+		struct proxy_info pi;
+		int n = proxy_parse_v1(c->in, c->inlen, &pi);
+		char esc[64];
+
+		if (n == 0)
+			return;		/* more bytes needed */
+		if (n < 0) {	/* SMTP-07: close without a reply */
+			log_escape(esc, sizeof(esc), c->in, c->inlen < 40 ?
+			    c->inlen : 40);
+			log_info(c->log, "[%s] invalid PROXY header: %s",
+			    c->env.remote_ip, esc);
+			c->closing = 1;
+			c->inlen = 0;
+			return;
+		}
+		if (!pi.unknown)	/* [DEV] UNKNOWN keeps the peer */
+			gd_strlcpy(c->env.remote_ip, pi.src,
+			    sizeof(c->env.remote_ip));
+		memmove(c->in, c->in + n, c->inlen - (size_t)n);
+		c->inlen -= (size_t)n;
+		c->proxy_wait = 0;
+		greet(c);
+	}
+	if (c->proxy_wait)
+		return;
 	while (!c->job_busy && !c->closing && c->inlen > 0 &&
 	    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM) {
 		enum smtp_event ev = SMTP_EV_NONE;
@@ -349,8 +416,8 @@ conn_run(struct srv *s, struct srv_conn *c)
 			return;
 		}
 	}
-	/* A full buffer in data state that smtp.c could not take counts as
-	 * progress too (SMTP-59: "each full read buffer"). */
+	c->stalled = c->inlen > 0 && !c->job_busy && !c->closing &&
+	    SMTP_OUT_MAX - c->smtp.outlen < SMTP_OUT_ROOM;
 }
 
 static void
@@ -427,7 +494,8 @@ accept_clients(struct srv *s, struct srv_listener *l)
 		}
 		c->fd = fd;
 		c->l = l;
-		c->job_busy = c->closing = c->eof = 0;
+		c->job_busy = c->closing = c->eof = c->stalled = 0;
+		c->proxy_wait = l->cfg->proxyon;
 		c->inlen = 0;
 		memset(&c->job, 0, sizeof(c->job));
 		env_init(&c->env);
@@ -445,12 +513,24 @@ accept_clients(struct srv *s, struct srv_listener *l)
 		}
 		l->active++;
 		s->c[s->nc++] = c;
-		log_info(l->log, "Handle client [%s], id: %llu",
-		    c->env.remote_ip, (unsigned long long)c->env.client_id);
-		smtp_greet(&c->smtp, l->active, time(NULL));
-		conn_touch(c);
+		if (c->proxy_wait) {
+			unsigned char a[16];
+			int fam = peer_bin(&ss, a);
+			/* CFG-07a: only trusted balancers may send PROXY */
+			if (!cfg_cidr_match(l->cfg->proxy_trusted,
+			    l->cfg->nproxy_trusted, fam, a)) {
+				log_info(l->log, "[%s] PROXY header from an "
+				    "untrusted address refused",
+				    c->env.remote_ip);
+				conn_close_fd(c);
+				continue;
+			}
+			conn_touch(c);	/* the header has one line's time */
+			continue;
+		}
+		greet(c);
 		if (conn_flush(c) != 0)
-			c->closing = 1, conn_close_fd(c);
+			conn_close_fd(c);
 	}
 }
 
@@ -575,12 +655,19 @@ loop_main(void *arg)
 		int64_t now = gd_now_ms(), next = now + 1000;
 		int timeout, rc;
 
-		/* sweep: flush, close finished connections */
+		/* sweep: go on with input left behind a full reply buffer,
+		 * flush, close finished connections */
 		for (i = 0; i < s->nc; ) {
 			struct srv_conn *c = s->c[i];
+			if (c->fd >= 0 && c->stalled &&
+			    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM)
+				conn_run(s, c);
 			if (c->fd >= 0 && c->smtp.outlen > 0 &&
 			    conn_flush(c) != 0)
 				conn_close_fd(c);
+			if (c->fd >= 0 && c->stalled &&
+			    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM)
+				next = now;	/* more to do: do not sleep */
 			if (c->fd >= 0 && c->eof && !c->job_busy &&
 			    !c->closing) {
 				conn_run(s, c);
@@ -695,6 +782,9 @@ loop_main(void *arg)
 					conn_close_fd(c);
 					continue;
 				}
+				if (c->stalled && SMTP_OUT_MAX -
+				    c->smtp.outlen >= SMTP_OUT_ROOM)
+					conn_run(s, c);
 				if (re & (POLLIN | POLLHUP))
 					conn_read(s, c);
 				if (c->smtp.outlen > 0 && conn_flush(c) != 0)
