@@ -2,10 +2,16 @@
  * compat.c - small replacements for libc functions that are not everywhere
  * (see compat.h).  Each is written here from its manual page; none blocks.
  */
+#define GD_COMPAT_FULL_LIBC	/* see compat.h: setgroups() */
 #include "compat.h"
 
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,4 +106,58 @@ gd_hostname(char *buf, size_t size)
 	if (gethostname(buf, size) != 0 || buf[0] == '\0')
 		gd_strlcpy(buf, "localhost", size);
 	buf[size - 1] = '\0';
+}
+
+void
+gd_nosigpipe(int fd)
+{
+#ifdef SO_NOSIGPIPE
+	int one = 1;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
+#else
+	(void)fd;
+#endif
+}
+
+int
+gd_drop_privileges(const char *user, const char *group, char *err,
+    size_t errlen)
+{
+	struct passwd *pw = NULL;
+	struct group *gr;
+	gid_t gid;
+
+	if (user == NULL && group == NULL)
+		return 0;
+	if (user != NULL && (pw = getpwnam(user)) == NULL) {
+		snprintf(err, errlen, "unknown user \"%s\"", user);
+		return -1;
+	}
+	if (group != NULL) {
+		if ((gr = getgrnam(group)) == NULL) {
+			snprintf(err, errlen, "unknown group \"%s\"", group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	} else
+		gid = pw->pw_gid;
+	if (setgroups(1, &gid) != 0 || setgid(gid) != 0) {
+		snprintf(err, errlen, "cannot switch to group %ld: %s",
+		    (long)gid, strerror(errno));
+		return -1;
+	}
+	if (pw != NULL) {
+		if (setuid(pw->pw_uid) != 0) {
+			snprintf(err, errlen, "cannot switch to user %s: %s",
+			    user, strerror(errno));
+			return -1;
+		}
+		if (pw->pw_uid != 0 && setuid(0) == 0) {
+			snprintf(err, errlen, "could regain root after "
+			    "switching to %s", user);
+			return -1;
+		}
+	}
+	return 0;
 }

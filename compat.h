@@ -9,12 +9,25 @@
 #ifndef GD_COMPAT_H
 #define GD_COMPAT_H
 
-#ifndef _POSIX_C_SOURCE
+/* compat.c alone asks for the platform's whole libc (GD_COMPAT_FULL_LIBC)
+ * because setgroups() is in no POSIX edition. */
+#if defined(GD_COMPAT_FULL_LIBC)
+#define _DEFAULT_SOURCE	1	/* glibc, musl; the BSDs show all by default */
+#elif !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+/* send() flag that stops SIGPIPE on a dead peer (POSIX.1-2008); where it
+ * is missing (macOS) gd_nosigpipe() sets SO_NOSIGPIPE on the socket. */
+#ifdef MSG_NOSIGNAL
+#define GD_MSG_NOSIGNAL	MSG_NOSIGNAL
+#else
+#define GD_MSG_NOSIGNAL	0
+#endif
 
 /* Number of elements of a true array (never a pointer). */
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -39,6 +52,16 @@ char	*gd_memdup(const void *p, size_t n);	/* adds a NUL after n bytes */
 
 /* Monotonic clock in milliseconds. */
 int64_t	gd_now_ms(void);
+
+/* gd_nosigpipe - make writes to a dead socket fail with EPIPE instead of
+ * raising SIGPIPE, where the platform has a per-socket switch for it. */
+void	gd_nosigpipe(int fd);
+
+/* gd_drop_privileges - switch to user/group (either may be NULL) after the
+ * listeners are bound: supplementary groups, gid, then uid, and check that
+ * root cannot be regained.  0, or -1 with err filled. */
+int	gd_drop_privileges(const char *user, const char *group, char *err,
+	    size_t errlen);
 
 /* System host name into buf ("localhost" if it cannot be had). */
 void	gd_hostname(char *buf, size_t size);

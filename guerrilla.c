@@ -287,24 +287,29 @@ gd_start(struct gd_daemon *d, char **errs)
 	gd_hostname(d->ctx.hostname, sizeof(d->ctx.hostname));
 	if (check_fd_limit(d, err, sizeof(err)) != 0)
 		goto fail;
+	/* Bind first, write the pid file, then drop privileges (CFG-07a),
+	 * so that processors' init runs as the unprivileged user. */
+	if ((d->srv = srv_new(&d->cfg, d->log, err, sizeof(err))) == NULL) {
+		log_err(d->log, "Error(s) when creating new server(s)");
+		goto fail;
+	}
+	write_pid(d);
+	if (gd_drop_privileges(d->cfg.user, d->cfg.group, err,
+	    sizeof(err)) != 0)
+		goto fail;
 	if ((d->be = be_new(&d->ctx, &d->reg, d->cfg.backend_config, err,
 	    sizeof(err))) == NULL)
 		goto fail;
 	if (be_start(d->be, err, sizeof(err)) != 0)
 		goto fail;
-	if ((d->srv = srv_new(&d->cfg, d->be, d->log, err,
-	    sizeof(err))) == NULL) {
-		log_err(d->log, "Error(s) when creating new server(s)");
+	if (srv_start(d->srv, d->be, err, sizeof(err)) != 0)
 		goto fail;
-	}
-	if (srv_start(d->srv, err, sizeof(err)) != 0)
-		goto fail;
-	write_pid(d);
 	d->running = 1;
 	return 0;
 fail:
 	log_err(d->log, "%s", err);
 	errs_set(errs, err);
+	remove_pid(d);
 	srv_free(d->srv);
 	d->srv = NULL;
 	if (d->be != NULL) {

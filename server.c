@@ -308,7 +308,8 @@ static int
 conn_flush(struct srv_conn *c)
 {
 	while (c->smtp.outlen > 0 && c->fd >= 0) {
-		ssize_t w = write(c->fd, c->smtp.out, c->smtp.outlen);
+		ssize_t w = send(c->fd, c->smtp.out, c->smtp.outlen,
+		    GD_MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -458,6 +459,7 @@ accept_clients(struct srv *s, struct srv_listener *l)
 			(void)close(fd);
 			continue;
 		}
+		gd_nosigpipe(fd);
 		l->next_id++;
 		if (l->active >= (unsigned long)l->cfg->max_clients ||
 		    s->stopping) {
@@ -472,7 +474,7 @@ accept_clients(struct srv *s, struct srv_listener *l)
 			    l->cfg->host_name);
 			/* best effort: a full socket buffer just loses it */
 			if (n > 0 && (size_t)n < sizeof(msg) &&
-			    write(fd, msg, (size_t)n) < 0)
+			    send(fd, msg, (size_t)n, GD_MSG_NOSIGNAL) < 0)
 				n = 0;
 			(void)close(fd);
 			continue;
@@ -806,8 +808,8 @@ loop_main(void *arg)
 /* ---- lifecycle ---- */
 
 struct srv *
-srv_new(const struct cfg_app *app, struct backend *b, struct logger *log,
-    char *err, size_t errlen)
+srv_new(const struct cfg_app *app, struct logger *log, char *err,
+    size_t errlen)
 {
 	struct srv *s;
 	size_t i, used = 0;
@@ -821,7 +823,6 @@ srv_new(const struct cfg_app *app, struct backend *b, struct logger *log,
 		return NULL;
 	}
 	s->app = app;
-	s->be = b;
 	s->log = log;
 	s->ctl[0] = s->ctl[1] = -1;
 	pthread_mutex_init(&s->mu, NULL);
@@ -883,9 +884,12 @@ srv_new(const struct cfg_app *app, struct backend *b, struct logger *log,
 }
 
 int
-srv_start(struct srv *s, char *err, size_t errlen)
+srv_start(struct srv *s, struct backend *b, char *err, size_t errlen)
 {
-	int rc = pthread_create(&s->thread, NULL, loop_main, s);
+	int rc;
+
+	s->be = b;
+	rc = pthread_create(&s->thread, NULL, loop_main, s);
 
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start I/O thread: %s",

@@ -16,13 +16,16 @@ struct logger;
 
 struct srv;
 
-/* srv_new - bind a listener for every enabled server of app (SMTP-01).
- * app, b and log are borrowed and must outlive the srv.  NULL with every
- * error in err ("\n"-separated) when one cannot listen (CFG-11). */
-struct srv	*srv_new(const struct cfg_app *app, struct backend *b,
-		    struct logger *log, char *err, size_t errlen);
-/* srv_start - run the poll loop on a new thread. */
-int		 srv_start(struct srv *s, char *err, size_t errlen);
+/* srv_new - bind a listener for every enabled server of app (SMTP-01),
+ * before privileges are dropped.  app and log are borrowed and must
+ * outlive the srv.  NULL with every error in err ("\n"-separated) when one
+ * cannot listen (CFG-11). */
+struct srv	*srv_new(const struct cfg_app *app, struct logger *log,
+		    char *err, size_t errlen);
+/* srv_start - run the poll loop on a new thread, feeding backend b
+ * (borrowed; it must outlive the loop). */
+int		 srv_start(struct srv *s, struct backend *b, char *err,
+		    size_t errlen);
 /* srv_shutdown - stop accepting, send 421 to idle sessions, let sessions
  * in data or waiting for the backend finish, wait up to timeout_ms for
  * the loop to end (SMTP-61).  Returns 0, or -1 if time ran out. */

@@ -306,5 +306,37 @@ def verbose_logs_commands_escaped():
               "client CR reached the log unescaped (LOG-05)")
 
 
+if os.geteuid() == 0:   # only root can drop privileges; CI runs as root
+    @test
+    def user_and_group_drop_privileges():
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        tmp = make_tmpdir()
+        os.chmod(tmp, 0o777)
+        mail = os.path.join(tmp, "mail")
+        os.mkdir(mail)
+        os.chmod(mail, 0o777)
+        d = Daemon(overrides={"user": "nobody", "backend_config": {
+            "maildir_path": mail + "/[user]"}})
+        rc, out = run_cmd(["ps", "-o", "uid=", "-p", str(d.pid)])
+        check(out.strip() == str(nobody.pw_uid),
+              "daemon runs as uid %r, want nobody" % out.strip())
+        with d.client() as c:
+            r = c.transaction(b"Subject: p\r\n\r\nunprivileged\r\n.\r\n")
+            check(re.fullmatch(QUEUED_RE, r), "DATA %r" % r)
+        files = os.listdir(os.path.join(mail, "test", "new"))
+        check(len(files) == 1, "stored %r" % files)
+        st = os.stat(os.path.join(mail, "test", "new", files[0]))
+        check(st.st_uid == nobody.pw_uid, "file owner %d" % st.st_uid)
+        d.stop()
+
+    @test
+    def unknown_user_refuses_to_start():
+        rc, out = serve_fail(cfg_text(lambda c: c.update(
+            {"user": "no-such-user-here"})))
+        check(rc == 1 and 'unknown user "no-such-user-here"' in out,
+              "exit %r: %s" % (rc, out))
+
+
 if __name__ == "__main__":
     run_all()
