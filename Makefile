@@ -26,10 +26,14 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(BEARSSL_CFLAGS) $(ZLIB_CFLAGS) -I.
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS = $(BEARSSL_LIBS) $(ZLIB_LIBS) -lpthread
 
-LIBOBJS = compat.o json.o log.o config.o envelope.o mime.o smtp.o proxy.o \
-	backend.o server.o guerrilla.o \
-	processors/p_headersparser.o processors/p_header.o \
+# The library, by area (each list grows on its own line).
+CORE_OBJS = compat.o json.o log.o config.o envelope.o mime.o smtp.o proxy.o \
+	backend.o server.o guerrilla.o
+TLS_OBJS =
+PROC_OBJS = processors/p_headersparser.o processors/p_header.o \
 	processors/p_hasher.o processors/p_debugger.o processors/p_maildir.o
+STORE_OBJS =
+LIBOBJS = $(CORE_OBJS) $(TLS_OBJS) $(PROC_OBJS) $(STORE_OBJS)
 
 TESTS = tests/t_json tests/t_config tests/t_smtp tests/t_mime tests/t_proc \
 	tests/t_proxy
