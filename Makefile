@@ -32,11 +32,11 @@ CORE_OBJS = compat.o json.o log.o config.o envelope.o mime.o smtp.o proxy.o \
 TLS_OBJS =
 PROC_OBJS = processors/p_headersparser.o processors/p_header.o \
 	processors/p_hasher.o processors/p_debugger.o processors/p_maildir.o
-STORE_OBJS =
+STORE_OBJS = processors/p_compressor.o processors/p_wildcard.o
 LIBOBJS = $(CORE_OBJS) $(TLS_OBJS) $(PROC_OBJS) $(STORE_OBJS)
 
 TESTS = tests/t_json tests/t_config tests/t_smtp tests/t_mime tests/t_proc \
-	tests/t_proxy
+	tests/t_proxy tests/t_api
 
 all: guerrillad libguerrilla.a
 
@@ -75,6 +75,8 @@ tests/t_mime: tests/t_mime.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_mime.c libguerrilla.a $(LIBS)
 tests/t_proc: tests/t_proc.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_proc.c libguerrilla.a $(LIBS)
+tests/t_api: tests/t_api.c tests/t.h libguerrilla.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_api.c libguerrilla.a $(LIBS)
 tests/t_proxy: tests/t_proxy.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_proxy.c libguerrilla.a $(LIBS)
 
@@ -85,7 +87,10 @@ deps-build:
 deps-test:
 	@CC='$(CC)' sh tests/deps.sh test
 
-test: deps-test guerrillad $(TESTS)
+examples/embed: examples/embed.c guerrilla.h libguerrilla.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ examples/embed.c libguerrilla.a $(LIBS)
+
+test: deps-test guerrillad $(TESTS) examples/embed
 	@sh tests/run.sh $(TESTS)
 
 run: deps-build guerrillad
@@ -99,6 +104,7 @@ install: guerrillad libguerrilla.a
 
 clean:
 	rm -f guerrillad guerrillad.o libguerrilla.a $(LIBOBJS) $(TESTS) .flags
+	rm -f examples/embed
 	rm -rf tests/tmp
 
 .PHONY: all test run install clean deps-build deps-test FORCE

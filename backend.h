@@ -50,6 +50,8 @@ extern const struct gd_processor p_header_processor;
 extern const struct gd_processor p_hasher_processor;
 extern const struct gd_processor p_debugger_processor;
 extern const struct gd_processor p_maildir_processor;
+extern const struct gd_processor p_compressor_processor;
+extern const struct gd_processor p_wildcard_processor;
 
 /* ---- one chain instance ---- */
 

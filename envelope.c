@@ -300,3 +300,66 @@ env_header_get(const struct gd_envelope *e, const char *name)
 			return e->hdr[i].value;
 	return NULL;
 }
+
+/* ---- public accessors (guerrilla.h, API-11) ---- */
+
+const char *
+gd_env_remote_ip(const struct gd_envelope *e)
+{
+	return e->remote_ip;
+}
+
+const char *
+gd_env_helo(const struct gd_envelope *e)
+{
+	return e->helo;
+}
+
+int
+gd_env_tls(const struct gd_envelope *e)
+{
+	return e->tls;
+}
+
+size_t
+gd_env_from_print(const struct gd_envelope *e, char *buf, size_t size)
+{
+	return env_addr_print(&e->from, buf, size);
+}
+
+size_t
+gd_env_rcpt_count(const struct gd_envelope *e)
+{
+	return e->nrcpt;
+}
+
+size_t
+gd_env_rcpt_print(const struct gd_envelope *e, size_t i, char *buf,
+    size_t size)
+{
+	if (i >= e->nrcpt) {
+		if (size > 0)
+			buf[0] = '\0';
+		return 0;
+	}
+	return env_addr_print(&e->rcpt[i], buf, size);
+}
+
+const char *
+gd_env_data(const struct gd_envelope *e, size_t *len)
+{
+	*len = e->data_len;
+	return e->data != NULL ? e->data : "";
+}
+
+const char *
+gd_env_subject(const struct gd_envelope *e)
+{
+	return e->subject;
+}
+
+const char *
+gd_env_queued_id(const struct gd_envelope *e)
+{
+	return e->queued_id;
+}

@@ -34,7 +34,18 @@
 #define GD_WATCHDOG_MS	60000L	/* OPS-09 */
 #define GD_FD_MARGIN	64	/* listeners, workers, logs, pipes (OPS-06) */
 
+struct gd_sub {
+	char		*event;
+	gd_event_fn	fn;
+	void		*user;
+};
+
 struct gd_daemon {
+	struct gd_sub		*subs;
+	size_t			nsubs;
+	gd_log_hook_fn		hook;
+	void			*hook_user;
+	int			hook_also_files;
 	struct be_registry	reg;
 	struct cfg_app		cfg;
 	int			have_cfg;
@@ -75,6 +86,75 @@ gd_new(void)
 		return NULL;
 	}
 	return d;
+}
+
+void
+gd_set_log_hook(struct gd_daemon *d, gd_log_hook_fn fn, void *user,
+    int also_files)
+{
+	d->hook = fn;
+	d->hook_user = user;
+	d->hook_also_files = also_files;
+	if (d->log != NULL)
+		log_set_hook(d->log, fn, user, also_files);
+}
+
+int
+gd_subscribe(struct gd_daemon *d, const char *event, gd_event_fn fn,
+    void *user)
+{
+	struct gd_sub *ns;
+	char *e;
+
+	if ((e = gd_strdup(event)) == NULL)
+		return -1;
+	if ((ns = gd_reallocarray(d->subs, d->nsubs + 1, sizeof(*ns))) == NULL) {
+		free(e);
+		return -1;
+	}
+	d->subs = ns;
+	ns[d->nsubs].event = e;
+	ns[d->nsubs].fn = fn;
+	ns[d->nsubs].user = user;
+	d->nsubs++;
+	return 0;
+}
+
+int
+gd_unsubscribe(struct gd_daemon *d, const char *event, gd_event_fn fn,
+    void *user)
+{
+	size_t i;
+
+	for (i = 0; i < d->nsubs; i++) {
+		struct gd_sub *s = &d->subs[i];
+		if (s->fn == fn && s->user == user &&
+		    strcmp(s->event, event) == 0) {
+			free(s->event);
+			memmove(s, s + 1, (d->nsubs - i - 1) * sizeof(*s));
+			d->nsubs--;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* gd_publish - a callback may unsubscribe itself: walk by index and
+ * re-check the bound each time. */
+void
+gd_publish(struct gd_daemon *d, const char *event, const void *payload)
+{
+	size_t i;
+
+	for (i = 0; i < d->nsubs; i++) {
+		struct gd_sub s = d->subs[i];
+		if (strcmp(s.event, event) != 0)
+			continue;
+		s.fn(d, event, payload, s.user);
+		/* it removed itself: the next one moved to this index */
+		if (i >= d->nsubs || d->subs[i].event != s.event)
+			i--;	/* wraps to SIZE_MAX for 0: i++ makes it 0 */
+	}
 }
 
 int
@@ -155,12 +235,18 @@ gd_reopen_logs(struct gd_daemon *d)
 {
 	char err[512];
 
+	size_t i;
 	int rc = 0;
 
+	gd_publish(d, GD_EV_REOPEN_LOG_FILE, &d->cfg);
 	if (log_reopen(d->log, err, sizeof(err)) != 0) {
 		log_err(d->log, "%s", err);
 		rc = -1;
 	}
+	for (i = 0; i < d->cfg.nservers; i++)
+		if (d->cfg.servers[i].is_enabled)
+			gd_publish(d, GD_EV_SERVER_REOPEN_LOG_FILE,
+			    &d->cfg.servers[i]);
 	if (d->srv != NULL && srv_reopen_logs(d->srv) != 0)
 		rc = -1;
 	log_info(d->log, "log files reopened");
@@ -281,6 +367,8 @@ gd_start(struct gd_daemon *d, char **errs)
 	    sizeof(err))) == NULL)
 		goto fail;
 	log_set_level(d->log, (enum log_level)level);
+	if (d->hook != NULL)
+		log_set_hook(d->log, d->hook, d->hook_user, d->hook_also_files);
 	log_info(d->log, "guerrillad %s", GD_VERSION);
 	log_debug(d->log, "build time %s", GD_BUILD_TIME);
 	d->ctx.log = d->log;
@@ -357,6 +445,9 @@ gd_free(struct gd_daemon *d)
 		cfg_free(&d->cfg);
 	be_registry_free(&d->reg);
 	log_close(d->log);
+	while (d->nsubs > 0)
+		free(d->subs[--d->nsubs].event);
+	free(d->subs);
 	free(d->pid_override);
 	free(d->pid_written);
 	free(d);

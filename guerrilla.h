@@ -91,6 +91,23 @@ void	gd_log(struct gd_ctx *ctx, int level, const char *fmt, ...)
 /* gd_ctx_hostname - the system host name the daemon saw at start. */
 const char	*gd_ctx_hostname(const struct gd_ctx *ctx);
 
+/* Envelope accessors (API-11), valid during process() only.  Printed
+ * addresses use GG's form (SPEC 3.8); the *_print functions return the
+ * length needed, like snprintf. */
+const char	*gd_env_remote_ip(const struct gd_envelope *e);
+const char	*gd_env_helo(const struct gd_envelope *e);
+int		 gd_env_tls(const struct gd_envelope *e);
+size_t		 gd_env_from_print(const struct gd_envelope *e, char *buf,
+		    size_t size);
+size_t		 gd_env_rcpt_count(const struct gd_envelope *e);
+size_t		 gd_env_rcpt_print(const struct gd_envelope *e, size_t i,
+		    char *buf, size_t size);
+/* gd_env_data - the message as received, in storage form (SMTP-47). */
+const char	*gd_env_data(const struct gd_envelope *e, size_t *len);
+/* gd_env_subject - the decoded Subject (after HeadersParser), or NULL. */
+const char	*gd_env_subject(const struct gd_envelope *e);
+const char	*gd_env_queued_id(const struct gd_envelope *e);
+
 /*
  * Config extraction (PROC-04).  Each returns 0 and sets *out, 1 when the
  * key is absent and not required (out untouched: keep your default), or -1
@@ -135,6 +152,56 @@ int	gd_start(struct gd_daemon *d, char **errs);
 int	gd_shutdown(struct gd_daemon *d);
 /* gd_free - shut down if running and release everything. */
 void	gd_free(struct gd_daemon *d);
+/* ---- log hook (API-07) ---- */
+
+/* Called for every log entry at or above the configured level, on the
+ * thread that logs (the I/O thread, a worker, or the caller's); msg is
+ * already escaped (LOG-05).  Must not call back into the daemon. */
+typedef void (*gd_log_hook_fn)(void *user, int level, const char *msg);
+/* gd_set_log_hook - install (fn) or remove (NULL) the hook; with
+ * also_files = 0 entries go only to the hook.  Before gd_start. */
+void	gd_set_log_hook(struct gd_daemon *d, gd_log_hook_fn fn, void *user,
+	    int also_files);
+
+/* ---- events (OPS-13..15, API-10) ---- */
+
+/* The wire-stable event names. */
+#define GD_EV_NEW_CONFIG		"config_change:new_config"
+#define GD_EV_ALLOWED_HOSTS		"config_change:allowed_hosts"
+#define GD_EV_PID_FILE			"config_change:pid_file"
+#define GD_EV_LOG_FILE			"config_change:log_file"
+#define GD_EV_REOPEN_LOG_FILE		"config_change:reopen_log_file"
+#define GD_EV_LOG_LEVEL			"config_change:log_level"
+#define GD_EV_BACKEND_CONFIG		"config_change:backend_config"
+#define GD_EV_SERVER_NEW		"server_change:new_server"
+#define GD_EV_SERVER_REMOVE		"server_change:remove_server"
+#define GD_EV_SERVER_UPDATE		"server_change:update_config"
+#define GD_EV_SERVER_START		"server_change:start_server"
+#define GD_EV_SERVER_STOP		"server_change:stop_server"
+#define GD_EV_SERVER_NEW_LOG_FILE	"server_change:new_log_file"
+#define GD_EV_SERVER_REOPEN_LOG_FILE	"server_change:reopen_log_file"
+#define GD_EV_SERVER_TIMEOUT		"server_change:timeout"
+#define GD_EV_SERVER_MAX_CLIENTS	"server_change:max_clients"
+#define GD_EV_SERVER_TLS_CONFIG		"server_change:tls_config"
+
+/* An event callback.  payload: for config_change events the app config,
+ * for server_change events the server's config (opaque here; NULL when
+ * published by the program with no payload).  Runs on the thread that
+ * publishes: the daemon's control path (the caller of gd_reopen_logs,
+ * gd_start, ...), never a worker. */
+typedef void (*gd_event_fn)(struct gd_daemon *d, const char *event,
+    const void *payload, void *user);
+/* gd_subscribe - call fn(user) for event; subscriptions made before
+ * gd_start stay in force.  0, or -1 on ENOMEM. */
+int	gd_subscribe(struct gd_daemon *d, const char *event, gd_event_fn fn,
+	    void *user);
+/* gd_unsubscribe - remove the subscription with this event, fn and
+ * user; 0, or -1 when there was none. */
+int	gd_unsubscribe(struct gd_daemon *d, const char *event, gd_event_fn fn,
+	    void *user);
+/* gd_publish - call every subscriber of event, in subscription order. */
+void	gd_publish(struct gd_daemon *d, const char *event, const void *payload);
+
 /* gd_log_daemon - log through the daemon's main log. */
 void	gd_log_daemon(struct gd_daemon *d, int level, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)

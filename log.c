@@ -25,6 +25,9 @@ struct logger {
 	int		own;	/* fd is a file we opened */
 	enum log_level	level;
 	char		*dest;
+	void		(*hook)(void *, int, const char *);
+	void		*hook_user;
+	int		hook_also_dest;
 };
 
 static const char *const level_names[] = {
@@ -129,6 +132,17 @@ log_set_level(struct logger *lg, enum log_level level)
 		lg->level = level;
 }
 
+void
+log_set_hook(struct logger *lg, void (*fn)(void *, int, const char *),
+    void *user, int also_dest)
+{
+	if (lg == NULL)
+		return;
+	lg->hook = fn;
+	lg->hook_user = user;
+	lg->hook_also_dest = also_dest;
+}
+
 enum log_level
 log_get_level(const struct logger *lg)
 {
@@ -216,13 +230,19 @@ log_vmsg(struct logger *lg, enum log_level level, const char *fmt, va_list ap)
 	char ts[40];
 	int n, fd;
 
-	if (lg == NULL || level < lg->level || lg->fd < 0)
+	if (lg == NULL || level < lg->level ||
+	    (lg->fd < 0 && lg->hook == NULL))
 		return;
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n < 0)
 		return;
 	log_escape(esc, sizeof(esc), msg,
 	    (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	if (lg->hook != NULL) {
+		lg->hook(lg->hook_user, (int)level, esc);
+		if (!lg->hook_also_dest || lg->fd < 0)
+			return;
+	}
 	rfc3339(ts, sizeof(ts));
 	n = snprintf(line, sizeof(line), "time=\"%s\" level=%s msg=\"%s\"\n",
 	    ts, level_names[level], esc);

@@ -33,6 +33,11 @@ struct logger	*log_open(const char *dest, enum log_level level,
 int		 log_reopen(struct logger *lg, char *err, size_t errlen);
 void		 log_close(struct logger *lg);
 void		 log_set_level(struct logger *lg, enum log_level level);
+/* log_set_hook - also (or, with also_dest = 0, only) hand each entry's
+ * level and escaped text to fn (API-07).  NULL removes it. */
+void		 log_set_hook(struct logger *lg,
+		    void (*fn)(void *user, int level, const char *msg),
+		    void *user, int also_dest);
 enum log_level	 log_get_level(const struct logger *lg);
 const char	*log_dest(const struct logger *lg);
 /* log_parse_level - "debug" "info" "warning"/"warn" "error" "fatal" "panic";

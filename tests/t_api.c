@@ -1,0 +1,166 @@
+/* t_api - the embedding API (SPEC 10): events, the log hook, two daemons
+ * in one process, start/shutdown idempotence. */
+#include "../compat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guerrilla.h"
+#include "t.h"
+
+static const char conf[] =
+    "{ \"log_file\": \"off\", \"allowed_hosts\": [\"example.com\"],"
+    "  \"servers\": [ { \"is_enabled\": true,"
+    "    \"listen_interface\": \"127.0.0.1:0\" } ],"
+    "  \"backend_config\": { \"save_process\": \"HeadersParser\" } }";
+
+struct rec {
+	char	seen[16][64];
+	int	n;
+};
+
+static void
+record(struct gd_daemon *d, const char *ev, const void *payload, void *user)
+{
+	struct rec *r = user;
+
+	(void)d;
+	(void)payload;
+	if (r->n < 16)
+		gd_strlcpy(r->seen[r->n++], ev, sizeof(r->seen[0]));
+}
+
+static void
+once(struct gd_daemon *d, const char *ev, const void *payload, void *user)
+{
+	record(d, ev, payload, user);
+	CHECK(gd_unsubscribe(d, ev, once, user) == 0);
+}
+
+static struct gd_daemon *
+started(void)
+{
+	struct gd_daemon *d = gd_new();
+	char *errs = NULL;
+
+	CHECK(d != NULL);
+	if (d == NULL)
+		return NULL;
+	CHECK(gd_load_config_string(d, conf, strlen(conf), &errs) == 0);
+	if (errs != NULL)
+		printf("     %s\n", errs);
+	free(errs);
+	errs = NULL;
+	CHECK(gd_start(d, &errs) == 0);
+	if (errs != NULL)
+		printf("     %s\n", errs);
+	free(errs);
+	return d;
+}
+
+static void
+reopen_events_in_order(void)
+{
+	struct rec r = { { { 0 } }, 0 }, r2 = { { { 0 } }, 0 };
+	struct gd_daemon *d = gd_new();
+
+	/* subscriptions made before start stay in force (API-10) */
+	CHECK(gd_subscribe(d, GD_EV_REOPEN_LOG_FILE, record, &r) == 0);
+	CHECK(gd_subscribe(d, GD_EV_SERVER_REOPEN_LOG_FILE, record, &r) == 0);
+	CHECK(gd_subscribe(d, GD_EV_REOPEN_LOG_FILE, once, &r2) == 0);
+	gd_free(d);
+	d = started();
+	if (d == NULL)
+		return;
+	CHECK(gd_subscribe(d, GD_EV_REOPEN_LOG_FILE, record, &r) == 0);
+	CHECK(gd_subscribe(d, GD_EV_SERVER_REOPEN_LOG_FILE, record, &r) == 0);
+	CHECK(gd_subscribe(d, GD_EV_REOPEN_LOG_FILE, once, &r2) == 0);
+	CHECK(gd_reopen_logs(d) == 0);
+	CHECK(gd_reopen_logs(d) == 0);
+	/* OPS-15: config_change:reopen_log_file, then one per server */
+	CHECK(r.n == 4);
+	CHECK_STR(r.seen[0], "config_change:reopen_log_file");
+	CHECK_STR(r.seen[1], "server_change:reopen_log_file");
+	CHECK_STR(r.seen[2], "config_change:reopen_log_file");
+	CHECK_STR(r.seen[3], "server_change:reopen_log_file");
+	CHECK(r2.n == 1);	/* it unsubscribed itself during the call */
+	CHECK(gd_unsubscribe(d, GD_EV_REOPEN_LOG_FILE, record, &r) == 0);
+	CHECK(gd_unsubscribe(d, GD_EV_REOPEN_LOG_FILE, record, &r) == -1);
+	gd_publish(d, GD_EV_SERVER_REOPEN_LOG_FILE, NULL);
+	CHECK(r.n == 5);
+	CHECK(gd_shutdown(d) == 0);
+	CHECK(gd_shutdown(d) == 0);	/* idempotent (API-04) */
+	gd_free(d);
+}
+
+struct hooked {
+	int	n;
+	int	saw_version;
+};
+
+static void
+hook(void *user, int level, const char *msg)
+{
+	struct hooked *h = user;
+
+	h->n++;
+	if (level == GD_LOG_INFO && strncmp(msg, "guerrillad ", 11) == 0)
+		h->saw_version = 1;
+}
+
+static void
+log_hook_gets_entries(void)
+{
+	struct hooked h = { 0, 0 };
+	struct gd_daemon *d = gd_new();
+	char *errs = NULL;
+
+	gd_set_log_hook(d, hook, &h, 0);
+	CHECK(gd_load_config_string(d, conf, strlen(conf), &errs) == 0);
+	CHECK(gd_start(d, &errs) == 0);
+	free(errs);
+	CHECK(gd_shutdown(d) == 0);
+	gd_free(d);
+	CHECK(h.saw_version);
+	CHECK(h.n >= 3);	/* version, worker started, listening, ... */
+}
+
+static void
+two_daemons_one_process(void)
+{
+	struct gd_daemon *a = started(), *b = started();
+
+	CHECK(a != NULL && b != NULL);
+	CHECK(gd_shutdown(a) == 0);
+	CHECK(gd_shutdown(b) == 0);
+	gd_free(a);
+	gd_free(b);
+}
+
+static void
+bad_config_is_an_error_list(void)
+{
+	struct gd_daemon *d = gd_new();
+	char *errs = NULL;
+	static const char bad[] = "{ \"servers\": [ { \"is_enabled\": true },"
+	    " { \"is_enabled\": true, \"listen_interface\": \"x\","
+	    "   \"max_clients\": -1 } ] }";
+
+	CHECK(gd_load_config_string(d, bad, strlen(bad), &errs) == -1);
+	CHECK(errs != NULL && strstr(errs, "listen interface not specified "
+	    "for server at index 0") != NULL);
+	CHECK(errs != NULL && strchr(errs, '\n') != NULL);	/* CFG-12 */
+	free(errs);
+	gd_free(d);
+}
+
+int
+main(void)
+{
+	RUN(reopen_events_in_order);
+	RUN(log_hook_gets_entries);
+	RUN(two_daemons_one_process);
+	RUN(bad_config_is_an_error_list);
+	return T_DONE();
+}
