@@ -32,7 +32,8 @@ CORE_OBJS = compat.o json.o log.o config.o envelope.o mime.o smtp.o proxy.o \
 TLS_OBJS =
 PROC_OBJS = processors/p_headersparser.o processors/p_header.o \
 	processors/p_hasher.o processors/p_debugger.o processors/p_maildir.o
-STORE_OBJS = processors/p_compressor.o processors/p_wildcard.o
+STORE_OBJS = processors/p_compressor.o processors/p_wildcard.o \
+	processors/p_redis.o
 LIBOBJS = $(CORE_OBJS) $(TLS_OBJS) $(PROC_OBJS) $(STORE_OBJS)
 
 TESTS = tests/t_json tests/t_config tests/t_smtp tests/t_mime tests/t_proc \
@@ -96,11 +97,30 @@ test: deps-test guerrillad $(TESTS) examples/embed
 run: deps-build guerrillad
 	./guerrillad serve -c run.conf
 
+# Speed, side by side with Postfix's smtp-sink (bench/run.py); QUICK=1: a tenth.
+bench: guerrillad FORCE
+	QUICK='$(QUICK)' python3 bench/run.py
+
+MANDIR = $(PREFIX)/share/man
+EXAMPLESDIR = $(PREFIX)/share/examples/guerrillad
+
 install: guerrillad libguerrilla.a
-	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(EXAMPLESDIR)
 	cp guerrillad $(DESTDIR)$(PREFIX)/bin/guerrillad
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/guerrillad
 	cp libguerrilla.a $(DESTDIR)$(PREFIX)/lib/libguerrilla.a
 	cp guerrilla.h $(DESTDIR)$(PREFIX)/include/guerrilla.h
+	cp man/guerrillad.8 $(DESTDIR)$(MANDIR)/man8/guerrillad.8
+	cp man/guerrillad.conf.5 $(DESTDIR)$(MANDIR)/man5/guerrillad.conf.5
+	cp sample.conf $(DESTDIR)$(EXAMPLESDIR)/sample.conf
+	cp contrib/guerrillad.service contrib/guerrillad.rc $(DESTDIR)$(EXAMPLESDIR)/
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/libguerrilla.a \
+	    $(DESTDIR)$(PREFIX)/include/guerrilla.h \
+	    $(DESTDIR)$(MANDIR)/man8/guerrillad.8 \
+	    $(DESTDIR)$(MANDIR)/man5/guerrillad.conf.5 \
+	    $(DESTDIR)$(EXAMPLESDIR)/sample.conf
 
 clean:
 	rm -f guerrillad guerrillad.o libguerrilla.a $(LIBOBJS) $(TESTS) .flags

@@ -20,6 +20,7 @@ if [ "$what" = test ]; then
 	command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 	command -v swaks >/dev/null 2>&1 || missing="$missing swaks"
 	command -v curl >/dev/null 2>&1 || missing="$missing curl"
+	command -v man >/dev/null 2>&1 || missing="$missing man-db"
 fi
 [ -z "$missing" ] && exit 0
 
