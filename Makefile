@@ -29,15 +29,16 @@ LIBS = $(BEARSSL_LIBS) $(ZLIB_LIBS) -lpthread
 # The library, by area (each list grows on its own line).
 CORE_OBJS = compat.o json.o log.o config.o envelope.o mime.o smtp.o proxy.o \
 	backend.o server.o guerrilla.o
-TLS_OBJS =
+TLS_OBJS = tls.o
 PROC_OBJS = processors/p_headersparser.o processors/p_header.o \
 	processors/p_hasher.o processors/p_debugger.o processors/p_maildir.o
 STORE_OBJS = processors/p_compressor.o processors/p_wildcard.o \
-	processors/p_redis.o
+	processors/p_redis.o processors/p_fastcgi.o \
+	processors/mysql_proto.o processors/p_sql.o
 LIBOBJS = $(CORE_OBJS) $(TLS_OBJS) $(PROC_OBJS) $(STORE_OBJS)
 
 TESTS = tests/t_json tests/t_config tests/t_smtp tests/t_mime tests/t_proc \
-	tests/t_proxy tests/t_api
+	tests/t_proxy tests/t_api tests/t_sql tests/t_store tests/t_tls
 
 all: guerrillad libguerrilla.a
 
@@ -50,7 +51,7 @@ FORCE:
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-HDRS = compat.h json.h log.h config.h envelope.h smtp.h backend.h server.h proxy.h \
+HDRS = compat.h json.h log.h config.h envelope.h smtp.h backend.h server.h proxy.h tls.h \
 	guerrilla.h
 $(LIBOBJS) guerrillad.o: .flags $(HDRS)
 
@@ -78,8 +79,15 @@ tests/t_proc: tests/t_proc.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_proc.c libguerrilla.a $(LIBS)
 tests/t_api: tests/t_api.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_api.c libguerrilla.a $(LIBS)
+tests/t_store: tests/t_store.c tests/t.h libguerrilla.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_store.c libguerrilla.a $(LIBS)
+tests/t_tls: tests/t_tls.c tests/t.h tls.h libguerrilla.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_tls.c libguerrilla.a $(LIBS)
 tests/t_proxy: tests/t_proxy.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_proxy.c libguerrilla.a $(LIBS)
+tests/t_sql: tests/t_sql.c tests/t.h processors/mysql_proto.h libguerrilla.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_sql.c libguerrilla.a $(LIBS)
+processors/mysql_proto.o processors/p_sql.o: processors/mysql_proto.h
 
 # Each installs what it lacks (apt-get as root on Debian/Ubuntu) or says
 # exactly what to run.
@@ -93,6 +101,12 @@ examples/embed: examples/embed.c guerrilla.h libguerrilla.a
 
 test: deps-test guerrillad $(TESTS) examples/embed
 	@sh tests/run.sh $(TESTS)
+
+# libFuzzer targets (clang, ASan+UBSan), FUZZ_SECONDS each; see fuzz/fuzz.sh.
+# FORCE, not .PHONY: the directory fuzz/ exists.
+FUZZ_SECONDS = 60
+fuzz: FORCE
+	@FUZZ_SECONDS='$(FUZZ_SECONDS)' sh fuzz/fuzz.sh
 
 run: deps-build guerrillad
 	./guerrillad serve -c run.conf

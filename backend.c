@@ -158,7 +158,9 @@ be_registry_init(struct be_registry *r)
 	static const struct gd_processor *const builtin[] = {
 		&p_headersparser_processor, &p_header_processor,
 		&p_hasher_processor, &p_debugger_processor,
-		&p_maildir_processor, &p_compressor_processor, &p_wildcard_processor
+		&p_maildir_processor, &p_compressor_processor,
+		&p_wildcard_processor, &p_redis_processor, &p_fastcgi_processor,
+		&p_sql_processor
 	};
 	size_t i;
 

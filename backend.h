@@ -52,6 +52,9 @@ extern const struct gd_processor p_debugger_processor;
 extern const struct gd_processor p_maildir_processor;
 extern const struct gd_processor p_compressor_processor;
 extern const struct gd_processor p_wildcard_processor;
+extern const struct gd_processor p_redis_processor;
+extern const struct gd_processor p_sql_processor;
+extern const struct gd_processor p_fastcgi_processor;
 
 /* ---- one chain instance ---- */
 

@@ -60,15 +60,14 @@ static const char *const be_durations[] = {
 };
 
 /*
- * cfg_tls_supported - is TLS built in?  THE ONE SWITCH for the TLS work:
- * until tls.c exists every enabled server with start_tls_on or
- * tls_always_on is refused at load (see check_tls).  Flip this to 1 when
- * STARTTLS/SMTPS land.
+ * cfg_tls_supported - is TLS built in?  Yes: tls.c (BearSSL).  The files'
+ * contents (PEM, key matching the certificate, suites) are checked by
+ * tls_ctx_new when the servers start.
  */
 int
 cfg_tls_supported(void)
 {
-	return 0;
+	return 1;
 }
 
 void
@@ -544,10 +543,12 @@ load_protocols(struct ctx *c, const struct json_value *obj, struct cfg_tls *t)
 		else if (code[i] == 0x0304 && i == 0)
 			cerr(c, it, "TLS protocol \"tls1.3\" cannot be the "
 			    "minimum: only TLS 1.0 to 1.2 are implemented");
-		else if (code[i] == 0x0304)
-			/* TLS-02 asks for a warning here, but loading has no
-			 * warning channel: clamp silently to what BearSSL has. */
+		else if (code[i] == 0x0304) {
+			/* TLS-02: clamp to what BearSSL has; loading has no
+			 * warning channel, so tls_ctx_new logs the warning */
 			code[i] = 0x0303;
+			t->proto_clamped = 1;
+		}
 		else
 			continue;
 		if (code[i] != 0x0303)

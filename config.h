@@ -48,6 +48,7 @@ struct cfg_tls {
 	char			*root_cas_file;
 	int			proto_min;	/* 0x0301 (tls1.0) .. 0x0303 (tls1.2); 0 = library default */
 	int			proto_max;
+	int			proto_clamped;	/* "tls1.3" max became tls1.2 (TLS-02) */
 	char			**ciphers;	/* names as written, validated later by tls.c */
 	size_t			nciphers;
 	char			**curves;	/* P256 P384 P521 X25519 */
@@ -119,7 +120,7 @@ void	cfg_errors_free(struct cfg_errors *e);
 int	cfg_load_file(const char *path, struct cfg_app *out, struct cfg_errors *errs);
 int	cfg_load_string(const char *json, size_t len, const char *name,
 	    struct cfg_app *out, struct cfg_errors *errs);
-/* cfg_tls_supported - 1 once TLS is built in.  Until then an enabled
+/* cfg_tls_supported - 1: TLS is built in (tls.c).  When 0, an enabled
  * server with start_tls_on or tls_always_on is a load error. */
 int	cfg_tls_supported(void);
 /* cfg_default - the embedded default config (7.2 defaults: one enabled

@@ -231,6 +231,12 @@ gd_pid_file(const struct gd_daemon *d)
 }
 
 int
+gd_reload_tls(struct gd_daemon *d)
+{
+	return d->srv != NULL ? srv_tls_reload(d->srv) : 0;
+}
+
+int
 gd_reopen_logs(struct gd_daemon *d)
 {
 	char err[512];

@@ -141,6 +141,10 @@ void	gd_set_verbose(struct gd_daemon *d, int on);
 void	gd_set_pid_file(struct gd_daemon *d, const char *path);
 /* gd_pid_file - the pid file that gd_start will write ("" = none). */
 const char *gd_pid_file(const struct gd_daemon *d);
+/* gd_reload_tls - TLS-07: reload certificates whose files changed on
+ * disk, for new sessions; a broken pair keeps the old one (logged).
+ * Returns 0, or -1 when a pair could not be loaded. */
+int	gd_reload_tls(struct gd_daemon *d);
 /* gd_reopen_logs - close and reopen file logs (OPS-10, API-06). */
 int	gd_reopen_logs(struct gd_daemon *d);
 /* gd_start - open logs, start the backend, listeners and the I/O thread,

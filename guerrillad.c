@@ -66,8 +66,9 @@ static const char help_text[] =
 "              with 421, let messages being received or saved finish, then\n"
 "              stop the workers.  Gives up after 60 seconds (exit 1).\n"
 "    SIGUSR1   Reopen every log file (for logrotate).\n"
-"    SIGHUP    Reserved for config hot reload; this build logs that it is\n"
-"              not supported yet and keeps running unchanged.\n"
+"    SIGHUP    Reload TLS certificates whose files changed (new sessions\n"
+"              get them; a broken pair keeps the old).  Config hot reload\n"
+"              is not in this build: the rest of the config stays as is.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 after a clean shutdown or a valid check; 1 for config or start\n"
@@ -167,9 +168,12 @@ serve(const char *conf, const char *pidfile, int verbose)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			/* TLS-07 now; the rest of 8.4 comes with hot reload */
 			gd_log_daemon(d, GD_LOG_WARN, "Could not reload config: "
 			    "hot reload is not supported by this build yet; "
-			    "keeping the running config");
+			    "keeping the running config and reloading changed "
+			    "TLS certificates");
+			(void)gd_reload_tls(d);
 			continue;
 		}
 		if (sig == SIGUSR1) {

@@ -13,6 +13,13 @@
  *   stops while smtp.c's reply buffer is nearly full (pipelining floods)
  *   or a job is in flight.
  * - Deadlines use the monotonic clock (gd_now_ms).
+ * - TLS (tls.c) sits between the socket and the buffers: once c->tls is
+ *   set every byte in and out goes through the engine, and the poll events
+ *   come from the engine's state (tls_events).  Plaintext the engine holds
+ *   is invisible to poll, so the sweep pulls it.  After STARTTLS nothing
+ *   is read until the 220 is flushed and the handshake is done, and what
+ *   was already buffered is dropped (SMTP-52).  A handshake has the server
+ *   timeout to finish; it never gets a reply, only a close.
  */
 #include "compat.h"
 
@@ -39,6 +46,7 @@
 #include "proxy.h"
 #include "server.h"
 #include "smtp.h"
+#include "tls.h"
 
 #define SRV_IN_MAX	8192	/* per-connection input buffer (> SMTP_LINE_MAX) */
 #define SRV_ACCEPT_BATCH 64	/* accepts per loop pass, for fairness */
@@ -52,6 +60,7 @@ struct srv_listener {
 	uint64_t		next_id;	/* SMTP-02 */
 	unsigned long		active;
 	int64_t			paused_until;	/* EMFILE back-off */
+	struct tls_ctx		*tls;		/* NULL unless a TLS mode is on */
 };
 
 struct srv_conn {
@@ -64,6 +73,9 @@ struct srv_conn {
 	int			eof;		/* peer closed its side */
 	int			proxy_wait;	/* PROXY header expected (SMTP-05) */
 	int			stalled;	/* input left, reply buffer full */
+	int			tls_pending;	/* STARTTLS: flush 220, then handshake */
+	int			tls_hs;		/* handshake running (SMTP-52, SMTP-09) */
+	struct tls_conn		*tls;		/* NULL while plaintext */
 	struct be_job		job;
 	struct gd_envelope	env;
 	size_t			inlen;
@@ -303,10 +315,36 @@ conn_close_fd(struct srv_conn *c)
 	}
 }
 
-/* conn_flush - write what smtp.c queued; -1 when the peer is gone. */
+static int start_tls(struct srv_conn *c, const char *pre, size_t prelen);
+
+/* conn_flush_tls - hand smtp.c's replies to the engine and send the
+ * records it makes until the socket would block. */
+static int
+conn_flush_tls(struct srv_conn *c)
+{
+	for (;;) {
+		size_t n = 0;
+
+		if (c->smtp.outlen > 0 && (n = tls_sendapp(c->tls, c->smtp.out,
+		    c->smtp.outlen)) > 0)
+			smtp_drain(&c->smtp, n);
+		if (tls_pump(c->tls, c->fd, 0) == TLS_CLOSED)
+			return -1;
+		if (n == 0)
+			return 0;
+	}
+}
+
+/* conn_flush - write what smtp.c queued (through TLS when it is on); once
+ * the 220 to STARTTLS is out, start the handshake.  -1 when the peer is
+ * gone. */
 static int
 conn_flush(struct srv_conn *c)
 {
+	if (c->fd < 0)
+		return 0;
+	if (c->tls != NULL)
+		return conn_flush_tls(c);
 	while (c->smtp.outlen > 0 && c->fd >= 0) {
 		ssize_t w = send(c->fd, c->smtp.out, c->smtp.outlen,
 		    GD_MSG_NOSIGNAL);
@@ -319,7 +357,31 @@ conn_flush(struct srv_conn *c)
 		}
 		smtp_drain(&c->smtp, (size_t)w);
 	}
+	if (c->tls_pending && c->smtp.outlen == 0)
+		return start_tls(c, NULL, 0);
 	return 0;
+}
+
+/* conn_recv - like read(2): plaintext from the socket, or from the TLS
+ * engine after moving records (0 = closed, -1 with EAGAIN = nothing). */
+static ssize_t
+conn_recv(struct srv_conn *c, char *buf, size_t len)
+{
+	if (c->tls == NULL)
+		return read(c->fd, buf, len);
+	for (;;) {
+		size_t n = tls_recvapp(c->tls, buf, len);
+		int rc;
+
+		if (n > 0)
+			return (ssize_t)n;
+		if ((rc = tls_pump(c->tls, c->fd, 1)) == TLS_CLOSED)
+			return 0;
+		if (rc == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+	}
 }
 
 static void
@@ -354,6 +416,74 @@ greet(struct srv_conn *c)
 	conn_touch(c);
 }
 
+/* start_tls - begin the server handshake (STARTTLS once the 220 is out,
+ * or SMTPS right after accept / the PROXY header).  pre holds ciphertext
+ * already read (after a PROXY header).  The handshake must finish within
+ * the server timeout.  -1 when the session cannot start. */
+static int
+start_tls(struct srv_conn *c, const char *pre, size_t prelen)
+{
+	char err[160];
+
+	c->tls_pending = 0;
+	if ((c->tls = tls_conn_new(c->l->tls, err, sizeof(err))) == NULL) {
+		log_err(c->log, "[%s] cannot start TLS: %s", c->env.remote_ip,
+		    err);
+		return -1;
+	}
+	if (prelen > 0 && tls_feed(c->tls, pre, prelen) != prelen) {
+		log_info(c->log, "[%s] TLS handshake failed: unexpected data",
+		    c->env.remote_ip);
+		return -1;
+	}
+	c->tls_hs = 1;
+	conn_touch(c);
+	return 0;
+}
+
+static void conn_read(struct srv *s, struct srv_conn *c);
+
+/* conn_hs - drive the handshake.  Done: SMTPS greets now, STARTTLS tells
+ * smtp.c (SMTP-53).  Failed: close without a reply (SMTP-09, SMTP-54). */
+static void
+conn_hs(struct srv *s, struct srv_conn *c)
+{
+	char d[96];
+	int done = 0;
+
+	if (tls_pump(c->tls, c->fd, 1) != TLS_CLOSED)
+		done = tls_handshake_done(c->tls);
+	else
+		done = -1;
+	if (done < 0) {
+		log_info(c->log, "[%s] TLS handshake failed: %s",
+		    c->env.remote_ip, tls_error(c->tls));
+		conn_close_fd(c);
+		return;
+	}
+	if (done == 0)
+		return;
+	c->tls_hs = 0;
+	tls_describe(c->tls, d, sizeof(d));
+	log_info(c->log, "[%s] TLS session: %s", c->env.remote_ip, d);
+	if (c->smtp.state == SMTP_S_STARTTLS) {
+		smtp_tls_started(&c->smtp);
+		if (c->smtp.shutting_down &&
+		    smtp_shutdown(&c->smtp) == SMTP_EV_CLOSE)
+			c->closing = 1;
+		conn_touch(c);
+	} else {
+		smtp_tls_started(&c->smtp);	/* SMTPS: the flag */
+		greet(c);
+	}
+	if (conn_flush(c) != 0) {
+		conn_close_fd(c);
+		return;
+	}
+	if (tls_app_pending(c->tls))
+		conn_read(s, c);
+}
+
 /* conn_run - feed buffered input to smtp.c until it needs more, needs a
  * flush, or waits for an event to complete. */
 static void
@@ -382,9 +512,16 @@ conn_run(struct srv *s, struct srv_conn *c)
 		memmove(c->in, c->in + n, c->inlen - (size_t)n);
 		c->inlen -= (size_t)n;
 		c->proxy_wait = 0;
+		if (c->l->cfg->tls.tls_always_on) {	/* SMTP-09 */
+			size_t pre = c->inlen;
+			c->inlen = 0;
+			if (start_tls(c, c->in, pre) != 0)
+				conn_close_fd(c);
+			return;
+		}
 		greet(c);
 	}
-	if (c->proxy_wait)
+	if (c->proxy_wait || c->tls_hs || c->tls_pending)
 		return;
 	while (!c->job_busy && !c->closing && c->inlen > 0 &&
 	    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM) {
@@ -410,7 +547,14 @@ conn_run(struct srv *s, struct srv_conn *c)
 		case SMTP_EV_SAVE:
 			submit(s, c, GD_TASK_SAVE);
 			break;
-		case SMTP_EV_STARTTLS:	/* config refuses TLS until tls.c exists */
+		case SMTP_EV_STARTTLS:
+			/* SMTP-52: what follows the STARTTLS line in the
+			 * buffer was sent before the handshake: never obey
+			 * it (CVE-2011-0411).  conn_flush sends the 220 in
+			 * plaintext, then starts the handshake. */
+			c->inlen = 0;
+			c->tls_pending = 1;
+			return;
 		case SMTP_EV_CLOSE:
 			c->closing = 1;
 			c->inlen = 0;
@@ -421,11 +565,34 @@ conn_run(struct srv *s, struct srv_conn *c)
 	    SMTP_OUT_MAX - c->smtp.outlen < SMTP_OUT_ROOM;
 }
 
+/* conn_can_read - would the session take more input now? */
+static int
+conn_can_read(const struct srv_conn *c)
+{
+	return c->fd >= 0 && !c->job_busy && !c->closing && !c->eof &&
+	    !c->tls_pending && !c->tls_hs && c->inlen < SRV_IN_MAX &&
+	    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM;
+}
+
+/* conn_out_left - replies or TLS records not yet on the wire. */
+static int
+conn_out_left(struct srv_conn *c)
+{
+	return c->smtp.outlen > 0 || (c->tls != NULL && tls_out_pending(c->tls));
+}
+
 static void
 conn_free(struct srv *s, size_t i)
 {
 	struct srv_conn *c = s->c[i];
 
+	if (c->tls != NULL) {
+		if (c->fd >= 0 && !c->tls_hs) {	/* best effort close_notify */
+			tls_close(c->tls);
+			(void)tls_pump(c->tls, c->fd, 0);
+		}
+		tls_conn_free(c->tls);
+	}
 	conn_close_fd(c);
 	c->l->active--;
 	env_free(&c->env);
@@ -497,6 +664,8 @@ accept_clients(struct srv *s, struct srv_listener *l)
 		c->fd = fd;
 		c->l = l;
 		c->job_busy = c->closing = c->eof = c->stalled = 0;
+		c->tls_pending = c->tls_hs = 0;
+		c->tls = NULL;
 		c->proxy_wait = l->cfg->proxyon;
 		c->inlen = 0;
 		memset(&c->job, 0, sizeof(c->job));
@@ -530,6 +699,11 @@ accept_clients(struct srv *s, struct srv_listener *l)
 			conn_touch(c);	/* the header has one line's time */
 			continue;
 		}
+		if (l->cfg->tls.tls_always_on) {	/* SMTP-09: greet later */
+			if (start_tls(c, NULL, 0) != 0)
+				conn_close_fd(c);
+			continue;
+		}
 		greet(c);
 		if (conn_flush(c) != 0)
 			conn_close_fd(c);
@@ -542,9 +716,13 @@ conn_read(struct srv *s, struct srv_conn *c)
 {
 	int rounds = 16;	/* then let other connections have a turn */
 
+	if (c->tls_hs) {
+		conn_hs(s, c);
+		return;
+	}
 	while (c->inlen < SRV_IN_MAX && !c->closing && !c->job_busy &&
-	    rounds-- > 0) {
-		ssize_t r = read(c->fd, c->in + c->inlen,
+	    !c->tls_pending && !c->tls_hs && c->fd >= 0 && rounds-- > 0) {
+		ssize_t r = conn_recv(c, c->in + c->inlen,
 		    SRV_IN_MAX - c->inlen);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -610,6 +788,12 @@ check_timers(struct srv *s, int64_t now)
 			continue;
 		}
 		if (c->deadline != 0 && now >= c->deadline && c->fd >= 0) {
+			if (c->tls_hs) {	/* no reply possible mid-handshake */
+				log_info(c->log, "[%s] TLS handshake timeout",
+				    c->env.remote_ip);
+				conn_close_fd(c);
+				continue;
+			}
 			if (c->closing) {	/* a peer that does not read */
 				conn_close_fd(c);
 				continue;
@@ -638,6 +822,10 @@ begin_stop(struct srv *s)
 	}
 	for (i = 0; i < s->nc; i++) {
 		struct srv_conn *c = s->c[i];
+		if (c->tls_hs) {	/* nobody to say 421 to yet */
+			conn_close_fd(c);
+			continue;
+		}
 		/* An idle session mid-line is idle too: drop its partial line. */
 		if (smtp_shutdown(&c->smtp) == SMTP_EV_CLOSE) {
 			c->closing = 1;
@@ -664,9 +852,20 @@ loop_main(void *arg)
 			if (c->fd >= 0 && c->stalled &&
 			    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM)
 				conn_run(s, c);
-			if (c->fd >= 0 && c->smtp.outlen > 0 &&
+			if (c->fd >= 0 && conn_out_left(c) && !c->tls_hs &&
 			    conn_flush(c) != 0)
 				conn_close_fd(c);
+			/* plaintext the engine holds: poll cannot see it */
+			if (c->tls != NULL && !c->tls_hs && conn_can_read(c) &&
+			    tls_app_pending(c->tls)) {
+				conn_read(s, c);
+				if (c->fd >= 0 && conn_out_left(c) &&
+				    conn_flush(c) != 0)
+					conn_close_fd(c);
+				if (c->tls != NULL && conn_can_read(c) &&
+				    tls_app_pending(c->tls))
+					next = now;
+			}
 			if (c->fd >= 0 && c->stalled &&
 			    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM)
 				next = now;	/* more to do: do not sleep */
@@ -686,7 +885,7 @@ loop_main(void *arg)
 				}
 			}
 			if (!c->job_busy && (c->fd < 0 ||
-			    (c->closing && c->smtp.outlen == 0))) {
+			    (c->closing && !conn_out_left(c)))) {
 				conn_free(s, i);
 				continue;
 			}
@@ -723,12 +922,15 @@ loop_main(void *arg)
 		for (i = 0; i < s->nc; i++) {
 			struct srv_conn *c = s->c[i];
 			short ev = 0;
-			if (c->fd >= 0 && !c->job_busy && !c->closing &&
-			    !c->eof && c->inlen < SRV_IN_MAX &&
-			    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM)
-				ev |= POLLIN;
-			if (c->fd >= 0 && c->smtp.outlen > 0)
-				ev |= POLLOUT;
+			if (c->fd >= 0 && c->tls != NULL)
+				ev = tls_events(c->tls, c->tls_hs ||
+				    conn_can_read(c));
+			else {
+				if (conn_can_read(c))
+					ev |= POLLIN;
+				if (c->fd >= 0 && c->smtp.outlen > 0)
+					ev |= POLLOUT;
+			}
 			s->pfd[n].fd = ev ? c->fd : -1;
 			s->pfd[n].events = ev;
 			s->pfd[n].revents = 0;
@@ -780,6 +982,10 @@ loop_main(void *arg)
 					conn_close_fd(c);
 					continue;
 				}
+				if (c->tls_hs) {
+					conn_hs(s, c);
+					continue;
+				}
 				if ((re & POLLOUT) && conn_flush(c) != 0) {
 					conn_close_fd(c);
 					continue;
@@ -789,7 +995,7 @@ loop_main(void *arg)
 					conn_run(s, c);
 				if (re & (POLLIN | POLLHUP))
 					conn_read(s, c);
-				if (c->smtp.outlen > 0 && conn_flush(c) != 0)
+				if (conn_out_left(c) && conn_flush(c) != 0)
 					conn_close_fd(c);
 			}
 		}
@@ -861,8 +1067,21 @@ srv_new(const struct cfg_app *app, struct logger *log, char *err,
 				s->ls[s->nls].own_log = 1;
 			}
 		}
-		log_info(s->ls[s->nls].log, "Listening on TCP %s",
-		    cfg->listen_interface);
+		if (cfg->tls.start_tls_on || cfg->tls.tls_always_on) {
+			/* TLS-01: the key pair is read once, here */
+			s->ls[s->nls].tls = tls_ctx_new(cfg, s->ls[s->nls].log,
+			    e1, sizeof(e1));
+			if (s->ls[s->nls].tls == NULL) {
+				int n = snprintf(err + used, errlen - used,
+				    "%s%s", used ? "\n" : "", e1);
+				if (n > 0 && (size_t)n < errlen - used)
+					used += (size_t)n;
+				failed = 1;
+			}
+		}
+		if (!failed)
+			log_info(s->ls[s->nls].log, "Listening on TCP %s",
+			    cfg->listen_interface);
 		s->nls++;
 	}
 	if (!failed && s->nls == 0) {
@@ -947,6 +1166,30 @@ srv_reopen_logs(struct srv *s)
 	return rc;
 }
 
+int
+srv_tls_reload(struct srv *s)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < s->nls; i++) {
+		char err[512];
+		int r;
+
+		if (s->ls[i].tls == NULL)
+			continue;
+		r = tls_ctx_reload_if_changed(s->ls[i].tls, err, sizeof(err));
+		if (r < 0) {
+			log_err(s->ls[i].log, "%s (keeping the old certificate)",
+			    err);
+			rc = -1;
+		} else if (r > 0)
+			log_info(s->ls[i].log, "[%s] TLS certificate reloaded",
+			    s->ls[i].cfg->listen_interface);
+	}
+	return rc;
+}
+
 void
 srv_free(struct srv *s)
 {
@@ -956,6 +1199,7 @@ srv_free(struct srv *s)
 		return;
 	for (i = 0; i < s->nc; i++) {
 		conn_close_fd(s->c[i]);
+		tls_conn_free(s->c[i]->tls);
 		env_free(&s->c[i]->env);
 		free(s->c[i]);
 	}
@@ -964,6 +1208,7 @@ srv_free(struct srv *s)
 			(void)close(s->ls[i].fd);
 		if (s->ls[i].own_log)
 			log_close(s->ls[i].log);
+		tls_ctx_free(s->ls[i].tls);
 	}
 	for (i = 0; i < 2; i++)
 		if (s->ctl[i] >= 0)

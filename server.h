@@ -33,6 +33,11 @@ int		 srv_shutdown(struct srv *s, long timeout_ms);
 /* srv_reopen_logs - reopen the servers' own log files (OPS-10); called
  * on the control thread (log_reopen swaps the fd under the log's lock). */
 int		 srv_reopen_logs(struct srv *s);
+/* srv_tls_reload - TLS-07: reload the certificate/key of every TLS
+ * server whose files changed on disk (for new sessions; live ones keep
+ * theirs).  Failures are logged and keep the old files; -1 if any.  Safe
+ * on the control thread while the loop runs. */
+int		 srv_tls_reload(struct srv *s);
 void		 srv_free(struct srv *s);
 
 #endif

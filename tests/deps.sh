@@ -20,7 +20,23 @@ if [ "$what" = test ]; then
 	command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 	command -v swaks >/dev/null 2>&1 || missing="$missing swaks"
 	command -v curl >/dev/null 2>&1 || missing="$missing curl"
+	# TLS tests: certificates made with openssl; swaks --tls needs
+	# IO::Socket::SSL
+	command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+	perl -MIO::Socket::SSL -e 1 >/dev/null 2>&1 ||
+	    missing="$missing libio-socket-ssl-perl"
+	# store tests run the real servers (DESIGN "Tests")
+	PATH=$PATH:/usr/sbin:/usr/local/sbin command -v redis-server \
+	    >/dev/null 2>&1 || missing="$missing redis-server"
+	fpm=no
+	for f in /usr/sbin/php-fpm* /usr/local/sbin/php-fpm*; do
+		[ -x "$f" ] && fpm=yes
+	done
+	[ $fpm = yes ] || missing="$missing php-fpm"
 	command -v man >/dev/null 2>&1 || missing="$missing man-db"
+	PATH=$PATH:/usr/sbin:/usr/local/sbin command -v mariadbd \
+	    >/dev/null 2>&1 || missing="$missing mariadb-server"
+	command -v mariadb >/dev/null 2>&1 || missing="$missing mariadb-client"
 fi
 [ -z "$missing" ] && exit 0
 

@@ -595,9 +595,7 @@ test_server_validation(void)
 static void
 test_tls(void)
 {
-	static const char *nb = "TLS is not built yet (STARTTLS/SMTPS arrive "
-	    "with the TLS work)";
-	char key[64], crt[64], ca[64], json[1024], want[512];
+	char key[64], crt[64], ca[64], json[1024];
 	struct cfg_app a;
 	struct cfg_errors e = { NULL, 0, 0 };
 
@@ -605,19 +603,14 @@ test_tls(void)
 	CHECK(tmpfile_with(crt, sizeof(crt), "CERT\n") == 0);
 	CHECK(tmpfile_with(ca, sizeof(ca), "CA\n") == 0);
 
-	/* Good files: only the not-built error (until tls.c exists). */
+	/* Good files load (their content is checked by tls.c at start). */
 	snprintf(json, sizeof(json), "{\"servers\":[{\"is_enabled\":true,"
 	    "\"listen_interface\":\"127.0.0.1:2525\",\"tls\":{\"start_tls_on\":"
 	    "true,\"private_key_file\":\"%s\",\"public_key_file\":\"%s\"}}]}",
 	    key, crt);
-	if (cfg_tls_supported()) {
-		CHECK(good(json, &a) == 0);
-		cfg_free(&a);
-	} else {
-		snprintf(want, sizeof(want), "t.json: cannot use TLS config for "
-		    "[127.0.0.1:2525], %s", nb);
-		one_error(json, "", want);
-	}
+	CHECK(cfg_tls_supported() == 1);
+	CHECK(good(json, &a) == 0);
+	cfg_free(&a);
 	/* The same on a disabled server: no TLS checks (TLS-01). */
 	snprintf(json, sizeof(json), "{\"servers\":[{\"is_enabled\":false,"
 	    "\"listen_interface\":\"127.0.0.1:465\",\"tls\":{\"tls_always_on\":"
@@ -627,13 +620,13 @@ test_tls(void)
 	    a.servers[0].tls.client_auth == CFG_REQUIRE_AND_VERIFY_CLIENT_CERT);
 	cfg_free(&a);
 
-	/* Empty names (GG's messages), plus not-built. */
+	/* Empty names (GG's messages). */
 	CHECK(load("{\"servers\":[{\"is_enabled\":true,\"listen_interface\":"
 	    "\":465\",\"tls\":{\"tls_always_on\":true,\"private_key_file\":\"\""
 	    "}}]}", &a, &e) == -1);
 	CHECK(has(&e, "t.json: PublicKeyFile is empty\n"
 	    "t.json: PrivateKeyFile is empty"));
-	CHECK(cfg_tls_supported() || has(&e, nb));
+	CHECK(e.count == 2);
 	cfg_errors_free(&e);
 
 	/* Missing files name the interface and the file. */
@@ -646,7 +639,7 @@ test_tls(void)
 	    "/nonexistent/k.pem: No such file or directory"));
 	CHECK(has(&e, "t.json: cannot use TLS config for [[::1]:25], open "
 	    "/tmp: not a regular file"));
-	CHECK(e.count == (cfg_tls_supported() ? 2 : 3));
+	CHECK(e.count == 2);
 	cfg_errors_free(&e);
 
 	/* TLS-04: verifying modes need root_cas_file. */
@@ -664,14 +657,8 @@ test_tls(void)
 	    "\"private_key_file\":\"%s\",\"public_key_file\":\"%s\","
 	    "\"root_cas_file\":\"%s\",\"client_auth_type\":"
 	    "\"RequireAndVerifyClientCert\"}}]}", key, crt, ca);
-	if (cfg_tls_supported()) {
-		CHECK(good(json, &a) == 0);
-		cfg_free(&a);
-	} else {
-		CHECK(load(json, &a, &e) == -1);
-		CHECK(e.count == 1 && has(&e, nb));
-		cfg_errors_free(&e);
-	}
+	CHECK(good(json, &a) == 0);
+	cfg_free(&a);
 	unlink(key);
 	unlink(crt);
 	unlink(ca);
