@@ -722,8 +722,8 @@ conn_read(struct srv *s, struct srv_conn *c)
 	}
 	while (c->inlen < SRV_IN_MAX && !c->closing && !c->job_busy &&
 	    !c->tls_pending && !c->tls_hs && c->fd >= 0 && rounds-- > 0) {
-		ssize_t r = conn_recv(c, c->in + c->inlen,
-		    SRV_IN_MAX - c->inlen);
+		size_t want = SRV_IN_MAX - c->inlen;
+		ssize_t r = conn_recv(c, c->in + c->inlen, want);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -739,6 +739,11 @@ conn_read(struct srv *s, struct srv_conn *c)
 		conn_run(s, c);
 		if (c->smtp.state == SMTP_S_DATA && c->inlen == SRV_IN_MAX)
 			conn_touch(c);
+		/* A short plaintext read drained the socket: skip the read
+		 * that would only say EAGAIN (poll is level-triggered, so
+		 * later bytes wake us again). */
+		if (c->tls == NULL && (size_t)r < want)
+			break;
 	}
 	conn_run(s, c);
 }

@@ -209,9 +209,20 @@ make_maildir(const char *dir, long uid, long gid, char *why, size_t wlen)
 	char path[MD_PATH_MAX], *p;
 	struct stat st;
 	size_t i;
+	int n;
 
+	/* Fast path for a catch-all mailbox seen before: one stat instead of
+	 * a mkdir per path component on every delivery. */
+	n = snprintf(path, sizeof(path), "%s/new", dir);
+	if (n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 &&
+	    S_ISDIR(st.st_mode)) {
+		n = snprintf(path, sizeof(path), "%s/tmp", dir);
+		if (n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 &&
+		    S_ISDIR(st.st_mode))
+			return 0;
+	}
 	for (i = 0; i < NELEM(sub); i++) {
-		int n = snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
+		n = snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
 		errno = ENAMETOOLONG;
 		if (n < 0 || (size_t)n >= sizeof(path))
 			goto fail;
