@@ -682,6 +682,15 @@ accept_clients(struct srv *s, struct srv_listener *l)
 			c->smtp.trace = trace;
 			c->smtp.trace_arg = c;
 		}
+		if (l->cfg->xclient_on) {
+			/* CFG-07a: XCLIENT only from the direct peer's
+			 * trusted addresses (nginx's mail proxy) */
+			unsigned char a[16];
+			int fam = peer_bin(&ss, a);
+			c->smtp.xclient_untrusted = !cfg_cidr_match(
+			    l->cfg->xclient_trusted, l->cfg->nxclient_trusted,
+			    fam, a);
+		}
 		l->active++;
 		s->c[s->nc++] = c;
 		if (c->proxy_wait) {

@@ -708,6 +708,10 @@ h_xclient(struct smtp_session *s, const char *arg, size_t n)
 {
 	size_t i = 0;
 
+	if (s->xclient_untrusted) {	/* CFG-07a: not from xclient_trusted */
+		reply(s, "550 5.7.0 Error: insufficient authorization");
+		return SMTP_EV_NONE;
+	}
 	if (s->in_tx) {
 		reply(s, "503 5.5.1 Error: XCLIENT not allowed in a transaction");
 		return SMTP_EV_NONE;

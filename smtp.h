@@ -96,6 +96,9 @@ struct smtp_session {
 	int			 shutting_down;
 	int			 tls_active;
 	int			 job_replied;	/* smtp_job_timeout answered */
+	int			 xclient_untrusted; /* peer not in xclient_trusted:
+					  * XCLIENT gets 550 5.7.0 (set by
+					  * the caller after smtp_init) */
 	int			 line_done;	/* set when a full line was consumed */
 	uint64_t		 messages;	/* successful saves (SMTP-56) */
 

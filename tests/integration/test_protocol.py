@@ -396,5 +396,21 @@ def proxy_protocol_v1():
     d.stop()
 
 
+@test
+def xclient_refused_from_untrusted_peer():
+    # CFG-07a: XCLIENT only from xclient_trusted (here loopback is not)
+    d = Daemon(overrides={"servers": [server_cfg(
+        xclient_on=True, xclient_trusted=["192.0.2.0/24"])]})
+    with d.client() as c:
+        c.expect("XCLIENT ADDR=10.1.2.3",
+                 "550 5.7.0 Error: insufficient authorization")
+        r = c.transaction(b"Subject: x\r\n\r\nhi\r\n.\r\n")
+        check(r.startswith("250 2.0.0 OK: queued as "), "DATA %r" % r)
+    got = d.messages()
+    check(len(got) == 1 and b"Received: from 127.0.0.1 " in got[0][1],
+          "the spoofed address was used: %r" % (got,))
+    d.stop()
+
+
 if __name__ == "__main__":
     run_all()
