@@ -1073,6 +1073,24 @@ again:
 			st = D_TEXT;
 			goto again;
 		case D_TEXT:
+			if (c != '\r' && c != '\n') {
+				/* Fast path: the run up to the next CR or LF is
+				 * stored as it is, without the per-byte
+				 * switch (most of a message body). */
+				const char *lf = memchr(buf + i, '\n', len - i);
+				size_t end = lf != NULL ? (size_t)(lf - buf) :
+				    len;
+				const char *cr = memchr(buf + i, '\r', end - i);
+
+				if (cr != NULL)
+					end = (size_t)(cr - buf);
+				if (data_store(s, tmp, n) != 0 ||
+				    data_store(s, buf + i, end - i) != 0)
+					goto overflow;
+				n = 0;
+				i = end - 1;
+				break;
+			}
 			if (c == '\r')
 				st = D_CR;
 			else if (c == '\n') {
