@@ -61,6 +61,17 @@ gd_strcasecmp(const char *a, const char *b)
 	return gd_strncasecmp(a, b, (size_t)-1);
 }
 
+int
+gd_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = gd_tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
 /* gd_reallocarray - as OpenBSD reallocarray(3). */
 void *
 gd_reallocarray(void *p, size_t n, size_t size)

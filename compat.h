@@ -43,6 +43,9 @@ int	gd_strncasecmp(const char *a, const char *b, size_t n);
 int	gd_tolower(int c);
 int	gd_toupper(int c);
 
+/* gd_hexval - the value of one hex digit (either case), -1 if none. */
+int	gd_hexval(int c);
+
 /* malloc that returns NULL on overflow of n * size. */
 void	*gd_reallocarray(void *p, size_t n, size_t size);
 

@@ -87,17 +87,6 @@ ob_take(struct obuf *b)
 /* ---- RFC 2047 (ENV-08) ---- */
 
 static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = gd_tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static int
 b64val(int c)
 {
 	if (c >= 'A' && c <= 'Z')
@@ -172,8 +161,8 @@ q_decode(const char *s, size_t n, unsigned char *out)
 			out[o++] = ' ';
 		else if (c == '=') {
 			int hi, lo;
-			if (n - i < 3 || (hi = hexval((unsigned char)s[i + 1])) < 0 ||
-			    (lo = hexval((unsigned char)s[i + 2])) < 0)
+			if (n - i < 3 || (hi = gd_hexval((unsigned char)s[i + 1])) < 0 ||
+			    (lo = gd_hexval((unsigned char)s[i + 2])) < 0)
 				return -1;
 			out[o++] = (unsigned char)(hi << 4 | lo);
 			i += 2;

@@ -89,17 +89,6 @@ escape_into(char *out, size_t outlen, const unsigned char *p, size_t n)
 	out[o] = '\0';
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = gd_tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* copy_dec - copy [s, e) into out, %XX-decoded when unesc ('+' stays:
  * go-sql-driver uses PathUnescape/QueryUnescape, '+' only matters for
  * the latter and never in values we use).  0 or -1 (too long/bad %). */
@@ -112,8 +101,8 @@ copy_dec(const char *s, const char *e, char *out, size_t cap, int unesc)
 		int c = (unsigned char)*s++;
 		if (unesc && c == '%') {
 			int h, l;
-			if (e - s < 2 || (h = hexval((unsigned char)s[0])) < 0 ||
-			    (l = hexval((unsigned char)s[1])) < 0)
+			if (e - s < 2 || (h = gd_hexval((unsigned char)s[0])) < 0 ||
+			    (l = gd_hexval((unsigned char)s[1])) < 0)
 				return -1;
 			c = h << 4 | l;
 			s += 2;
@@ -212,7 +201,9 @@ my_dsn_parse(const char *s, struct my_dsn *d, char *err, size_t errlen)
 	}
 	net = at != NULL ? at + 1 : s;
 	nete = slash;
-	q = memchr(net, '(', (size_t)(slash - net));
+	/* net <= slash always (at precedes slash); said so for gcc's
+	 * -Wstringop-overread */
+	q = slash > net ? memchr(net, '(', (size_t)(slash - net)) : NULL;
 	if (q != NULL) {
 		if (slash[-1] != ')') {
 			snprintf(err, errlen, "sql_dsn: invalid address "
