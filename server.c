@@ -200,32 +200,6 @@ listen_on(const char *iface, char *err, size_t errlen)
 	return fd;
 }
 
-/* peer_text - SMTP-03: canonical text, IPv4-mapped IPv6 shown as IPv4. */
-static void
-peer_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
-    int *port)
-{
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-		const unsigned char *a = s6->sin6_addr.s6_addr;
-		static const unsigned char mapped[12] = {
-			0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
-		};
-		*port = ntohs(s6->sin6_port);
-		if (memcmp(a, mapped, 12) == 0)
-			inet_ntop(AF_INET, a + 12, ip, (socklen_t)iplen);
-		else
-			inet_ntop(AF_INET6, a, ip, (socklen_t)iplen);
-	} else if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)ss;
-		*port = ntohs(s4->sin_port);
-		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
-	} else {
-		gd_strlcpy(ip, "unknown", iplen);
-		*port = 0;
-	}
-}
-
 /* peer_bin - family 4 or 6 and the address (IPv4-mapped as 4). */
 static int
 peer_bin(const struct sockaddr_storage *ss, unsigned char addr[16])
@@ -251,6 +225,23 @@ peer_bin(const struct sockaddr_storage *ss, unsigned char addr[16])
 		return 6;
 	}
 	return 0;
+}
+
+/* peer_text - SMTP-03: canonical text, IPv4-mapped IPv6 shown as IPv4. */
+static void
+peer_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
+    int *port)
+{
+	unsigned char a[16];
+	int fam = peer_bin(ss, a);
+
+	*port = ss->ss_family == AF_INET6 ?
+	    ntohs(((const struct sockaddr_in6 *)(const void *)ss)->sin6_port) :
+	    ss->ss_family == AF_INET ?
+	    ntohs(((const struct sockaddr_in *)(const void *)ss)->sin_port) : 0;
+	if (fam == 0 || inet_ntop(fam == 4 ? AF_INET : AF_INET6, a, ip,
+	    (socklen_t)iplen) == NULL)
+		gd_strlcpy(ip, "unknown", iplen);
 }
 
 /* queued_id - ENV-09: last 6 bytes of SHA-256(hex time, hex client id,
