@@ -135,6 +135,21 @@ int	gd_load_config_file(struct gd_daemon *d, const char *path, char **errs);
 /* gd_load_config_string - the same from a JSON document in memory. */
 int	gd_load_config_string(struct gd_daemon *d, const char *json,
 	    size_t len, char **errs);
+/* gd_reload_config_file / gd_reload_config_string - hot reload (API-05,
+ * SPEC 8.4).  The new config is parsed and validated, new listeners are
+ * bound, TLS contexts and (when backend_config changed) the new backend
+ * are built and started, all before anything changes; if any of that
+ * fails nothing changes, "Could not reload config" and every error are
+ * logged, and -1 is returned with *errs.  Otherwise the new config is
+ * applied at once: sessions on kept servers go on (they use the new
+ * timeout from their next wait), removed servers stop accepting and their
+ * sessions finish, the old backend drains in the background; then the
+ * events of OPS-15 are published in order.  Before gd_start these are
+ * gd_load_config_* (no events).  The -v and -p overrides stay in force. */
+int	gd_reload_config_file(struct gd_daemon *d, const char *path,
+	    char **errs);
+int	gd_reload_config_string(struct gd_daemon *d, const char *json,
+	    size_t len, char **errs);
 /* gd_set_verbose - force log level debug (the -v flag, OPS-01). */
 void	gd_set_verbose(struct gd_daemon *d, int on);
 /* gd_set_pid_file - override pid_file (the -p flag, OPS-02). */
