@@ -455,11 +455,6 @@ struct backend {
 	pthread_cond_t		qcv;
 	enum be_state		state;
 	struct be_job		*qhead, *qtail;
-
-	pthread_mutex_t		dmu;	/* protects done, signalled */
-	struct be_job		*done;
-	int			signalled;
-	int			wake[2];	/* self-pipe to the I/O thread */
 };
 
 static int64_t
@@ -483,6 +478,7 @@ worker_main(void *arg)
 	log_info(b->ctx->log, "processing worker started (#%d)", w->id);
 	for (;;) {
 		struct be_job *job;
+		struct be_doneq *q;
 
 		pthread_mutex_lock(&b->qmu);
 		while (b->qhead == NULL && b->state == BE_RUNNING)
@@ -500,16 +496,17 @@ worker_main(void *arg)
 		be_chain_run(job->task == GD_TASK_SAVE ? w->save : w->validate,
 		    job->env, job->task, &job->res);
 
-		pthread_mutex_lock(&b->dmu);
-		job->next = b->done;
-		b->done = job;
-		if (!b->signalled) {
-			b->signalled = 1;
+		q = job->doneq;
+		pthread_mutex_lock(&q->mu);
+		job->next = q->list;
+		q->list = job;
+		if (!q->signalled) {
+			q->signalled = 1;
 			/* non-blocking; one byte is enough to wake the loop */
-			while (write(b->wake[1], "x", 1) < 0 && errno == EINTR)
+			while (write(q->wake[1], "x", 1) < 0 && errno == EINTR)
 				;
 		}
-		pthread_mutex_unlock(&b->dmu);
+		pthread_mutex_unlock(&q->mu);
 	}
 	return NULL;
 }
@@ -530,10 +527,8 @@ be_new(struct gd_ctx *ctx, const struct be_registry *r,
 		return NULL;
 	}
 	b->ctx = ctx;
-	b->wake[0] = b->wake[1] = -1;
 	pthread_mutex_init(&b->qmu, NULL);
 	pthread_cond_init(&b->qcv, NULL);
-	pthread_mutex_init(&b->dmu, NULL);
 	if (gd_config_str(bcfg, "save_process", 0, &save, e1, sizeof(e1)) < 0 ||
 	    gd_config_str(bcfg, "validate_process", 0, &val, e1,
 	    sizeof(e1)) < 0 ||
@@ -546,15 +541,6 @@ be_new(struct gd_ctx *ctx, const struct be_registry *r,
 		nw = 1024;	/* a bound on purpose: threads are not free */
 	b->save_timeout_ms = duration_ms(bcfg, "gw_save_timeout", 30000);
 	b->val_timeout_ms = duration_ms(bcfg, "gw_val_rcpt_timeout", 5000);
-	if (pipe(b->wake) != 0) {
-		snprintf(e1, sizeof(e1), "pipe: %s", strerror(errno));
-		goto fail;
-	}
-	for (i = 0; i < 2; i++) {
-		(void)fcntl(b->wake[i], F_SETFL,
-		    fcntl(b->wake[i], F_GETFL) | O_NONBLOCK);
-		(void)fcntl(b->wake[i], F_SETFD, FD_CLOEXEC);
-	}
 	if ((b->w = calloc((size_t)nw, sizeof(*b->w))) == NULL) {
 		snprintf(e1, sizeof(e1), "out of memory");
 		goto fail;
@@ -658,24 +644,58 @@ be_submit(struct backend *b, struct be_job *job)
 }
 
 int
-be_wake_fd(const struct backend *b)
+be_doneq_init(struct be_doneq *q, char *err, size_t errlen)
 {
-	return b->wake[0];
+	int i;
+
+	q->list = NULL;
+	q->signalled = 0;
+	if (pipe(q->wake) != 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		q->wake[0] = q->wake[1] = -1;
+		return -1;
+	}
+	for (i = 0; i < 2; i++) {
+		(void)fcntl(q->wake[i], F_SETFL,
+		    fcntl(q->wake[i], F_GETFL) | O_NONBLOCK);
+		(void)fcntl(q->wake[i], F_SETFD, FD_CLOEXEC);
+	}
+	pthread_mutex_init(&q->mu, NULL);
+	return 0;
+}
+
+void
+be_doneq_destroy(struct be_doneq *q)
+{
+	int i;
+
+	if (q->wake[0] < 0)
+		return;
+	for (i = 0; i < 2; i++)
+		(void)close(q->wake[i]);
+	q->wake[0] = q->wake[1] = -1;
+	pthread_mutex_destroy(&q->mu);
+}
+
+int
+be_doneq_fd(const struct be_doneq *q)
+{
+	return q->wake[0];
 }
 
 struct be_job *
-be_take_done(struct backend *b)
+be_doneq_take(struct be_doneq *q)
 {
 	struct be_job *list;
 	char buf[64];
 
-	pthread_mutex_lock(&b->dmu);
-	while (read(b->wake[0], buf, sizeof(buf)) > 0)
+	pthread_mutex_lock(&q->mu);
+	while (read(q->wake[0], buf, sizeof(buf)) > 0)
 		;
-	list = b->done;
-	b->done = NULL;
-	b->signalled = 0;
-	pthread_mutex_unlock(&b->dmu);
+	list = q->list;
+	q->list = NULL;
+	q->signalled = 0;
+	pthread_mutex_unlock(&q->mu);
 	return list;
 }
 
@@ -740,11 +760,7 @@ be_free(struct backend *b)
 		be_chain_free(b->w[i].validate);
 	}
 	free(b->w);
-	for (i = 0; i < 2; i++)
-		if (b->wake[i] >= 0)
-			(void)close(b->wake[i]);
 	pthread_mutex_destroy(&b->qmu);
 	pthread_cond_destroy(&b->qcv);
-	pthread_mutex_destroy(&b->dmu);
 	free(b);
 }

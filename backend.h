@@ -5,7 +5,7 @@
  * Rule of the house: a worker owns its chains (one instance of the save
  * chain and one of the validate chain per worker, BE-02), so processors need
  * no locks.  The I/O thread submits jobs and learns of their completion
- * through a wake-up pipe; it never waits for a worker.
+ * through its done queue's wake-up pipe; it never waits for a worker.
  */
 #ifndef GD_BACKEND_H
 #define GD_BACKEND_H
@@ -90,8 +90,11 @@ const char *be_validate_reason(const struct gd_result *r);
 /* A job: embedded in the connection that submits it (at most one job per
  * connection), so the queue is bounded by the number of connections and
  * submitting never allocates or fails for lack of room. */
+struct be_doneq;
+
 struct be_job {
 	struct be_job		*next;		/* queue link (owned by the backend) */
+	struct be_doneq		*doneq;		/* where the finished job goes */
 	enum gd_task		 task;
 	struct gd_envelope	*env;		/* owned by the worker until done */
 	void			*owner;		/* the connection */
@@ -99,6 +102,25 @@ struct be_job {
 	int			 timed_out;	/* I/O thread already answered */
 	struct gd_result	 res;		/* filled by the worker */
 };
+
+/* A done queue: workers push finished jobs, the I/O loop that submitted
+ * them is woken through a pipe and takes them.  It belongs to the loop,
+ * not to a backend, so jobs of an old backend that drains after a hot
+ * reload come home the same way (SPEC 8.4). */
+struct be_doneq {
+	pthread_mutex_t		mu;	/* protects list, signalled */
+	struct be_job		*list;
+	int			signalled;
+	int			wake[2];
+};
+
+int		 be_doneq_init(struct be_doneq *q, char *err, size_t errlen);
+void		 be_doneq_destroy(struct be_doneq *q);
+/* be_doneq_fd - readable when finished jobs wait. */
+int		 be_doneq_fd(const struct be_doneq *q);
+/* be_doneq_take - the finished jobs (linked by ->next), or NULL; drains
+ * the wake-up pipe. */
+struct be_job	*be_doneq_take(struct be_doneq *q);
 
 struct backend;
 
@@ -112,14 +134,10 @@ int		 be_start(struct backend *b, char *err, size_t errlen);
 int		 be_has_validate(const struct backend *b);
 int64_t		 be_save_timeout_ms(const struct backend *b);
 int64_t		 be_validate_timeout_ms(const struct backend *b);
-/* be_submit - queue a job (sets deadline_ms).  -1 when the backend is not
- * running (then the caller answers "backend not running"). */
+/* be_submit - queue a job (sets deadline_ms); job->doneq must be set.
+ * -1 when the backend is not running (then the caller answers "backend
+ * not running"). */
 int		 be_submit(struct backend *b, struct be_job *job);
-/* be_wake_fd - readable when finished jobs wait for be_take_done. */
-int		 be_wake_fd(const struct backend *b);
-/* be_take_done - the list of finished jobs (linked by ->next), or NULL;
- * drains the wake-up pipe. */
-struct be_job	*be_take_done(struct backend *b);
 /* be_shutdown - stop taking jobs, finish queued ones, join workers, run
  * shutdown hooks (BE-10).  Idempotent. */
 int		 be_shutdown(struct backend *b, char *err, size_t errlen);

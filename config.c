@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -969,6 +970,125 @@ cfg_free(struct cfg_app *c)
 	if (c->backend_config != NULL)
 		json_free(c->backend_config);
 	memset(c, 0, sizeof(*c));
+}
+
+int
+cfg_str_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+int
+cfg_strv_equal(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	size_t i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (!cfg_str_equal(a[i], b[i]))
+			return 0;
+	return 1;
+}
+
+static int
+cidrs_equal(const struct cfg_cidr *a, size_t na, const struct cfg_cidr *b,
+    size_t nb)
+{
+	size_t i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (a[i].family != b[i].family || a[i].bits != b[i].bits ||
+		    memcmp(a[i].addr, b[i].addr, sizeof(a[i].addr)) != 0)
+			return 0;
+	return 1;
+}
+
+int
+cfg_tls_equal(const struct cfg_tls *a, const struct cfg_tls *b)
+{
+	return a->start_tls_on == b->start_tls_on &&
+	    a->tls_always_on == b->tls_always_on &&
+	    cfg_str_equal(a->private_key_file, b->private_key_file) &&
+	    cfg_str_equal(a->public_key_file, b->public_key_file) &&
+	    cfg_str_equal(a->root_cas_file, b->root_cas_file) &&
+	    a->proto_min == b->proto_min && a->proto_max == b->proto_max &&
+	    a->proto_clamped == b->proto_clamped &&
+	    cfg_strv_equal(a->ciphers, a->nciphers, b->ciphers, b->nciphers) &&
+	    cfg_strv_equal(a->curves, a->ncurves, b->curves, b->ncurves) &&
+	    a->client_auth == b->client_auth &&
+	    a->prefer_server_cipher_suites == b->prefer_server_cipher_suites;
+}
+
+int
+cfg_server_equal(const struct cfg_server *a, const struct cfg_server *b)
+{
+	return a->is_enabled == b->is_enabled &&
+	    cfg_str_equal(a->host_name, b->host_name) &&
+	    cfg_str_equal(a->listen_interface, b->listen_interface) &&
+	    a->max_size == b->max_size && a->timeout == b->timeout &&
+	    a->max_clients == b->max_clients &&
+	    cfg_str_equal(a->log_file, b->log_file) &&
+	    a->xclient_on == b->xclient_on && a->proxyon == b->proxyon &&
+	    a->bare_lf == b->bare_lf &&
+	    cfg_str_equal(a->greeting, b->greeting) &&
+	    cidrs_equal(a->xclient_trusted, a->nxclient_trusted,
+	    b->xclient_trusted, b->nxclient_trusted) &&
+	    cidrs_equal(a->proxy_trusted, a->nproxy_trusted,
+	    b->proxy_trusted, b->nproxy_trusted);
+}
+
+struct cfg_box {
+	struct cfg_app	app;	/* first: &box->app == box */
+	pthread_mutex_t	mu;
+	long		refs;
+};
+
+struct cfg_app *
+cfg_share(struct cfg_app *c)
+{
+	struct cfg_box *b = malloc(sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	b->app = *c;
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&b->mu, NULL);
+	b->refs = 1;
+	return &b->app;
+}
+
+struct cfg_app *
+cfg_hold(struct cfg_app *c)
+{
+	struct cfg_box *b = (struct cfg_box *)(void *)c;
+
+	pthread_mutex_lock(&b->mu);
+	b->refs++;
+	pthread_mutex_unlock(&b->mu);
+	return c;
+}
+
+void
+cfg_drop(struct cfg_app *c)
+{
+	struct cfg_box *b = (struct cfg_box *)(void *)c;
+	long left;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&b->mu);
+	left = --b->refs;
+	pthread_mutex_unlock(&b->mu);
+	if (left > 0)
+		return;
+	cfg_free(&b->app);
+	pthread_mutex_destroy(&b->mu);
+	free(b);
 }
 
 /* ip_shaped - is h written "[...]" and longer than 5 bytes?  GG treats

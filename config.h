@@ -127,6 +127,23 @@ int	cfg_tls_supported(void);
  * server on 127.0.0.1:2525). */
 int	cfg_default(struct cfg_app *out, struct cfg_errors *errs);
 void	cfg_free(struct cfg_app *c);
+/* Comparisons for hot reload (SPEC 8.4, OPS-15): 1 when equal.
+ * cfg_server_equal compares every key of 7.3 but tls; cfg_tls_equal the
+ * keys of 7.4; cfg_strv_equal a string list (allowed_hosts). */
+int	cfg_server_equal(const struct cfg_server *a, const struct cfg_server *b);
+int	cfg_tls_equal(const struct cfg_tls *a, const struct cfg_tls *b);
+int	cfg_strv_equal(char *const *a, size_t na, char *const *b, size_t nb);
+/* cfg_str_equal - strcmp that lets NULL equal only NULL. */
+int	cfg_str_equal(const char *a, const char *b);
+
+/* Shared configs (hot reload, SPEC 8.4): the daemon, the servers'
+ * generations and the sessions made under a config hold references; the
+ * last drop frees it.  cfg_share moves *c into a new shared config with
+ * one reference (*c is left empty); NULL when out of memory (*c kept).
+ * hold/drop may run on any thread. */
+struct cfg_app	*cfg_share(struct cfg_app *c);
+struct cfg_app	*cfg_hold(struct cfg_app *c);
+void		 cfg_drop(struct cfg_app *c);
 
 /*
  * cfg_host_allowed - CFG-06 relay check for one recipient domain.

@@ -21,6 +21,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "json.h"
 #include "log.h"
 #include "server.h"
 
@@ -47,8 +48,7 @@ struct gd_daemon {
 	void			*hook_user;
 	int			hook_also_files;
 	struct be_registry	reg;
-	struct cfg_app		cfg;
-	int			have_cfg;
+	struct cfg_app		*cfg;		/* shared (cfg_share); NULL = none */
 	int			verbose;
 	char			*pid_override;	/* -p */
 	char			*pid_written;	/* the file we wrote */
@@ -167,21 +167,20 @@ static int
 adopt(struct gd_daemon *d, int rc, struct cfg_app *c, struct cfg_errors *e,
     char **errs)
 {
+	struct cfg_app *sc;
+
 	if (rc != 0) {
 		errs_set(errs, e->text);
 		cfg_errors_free(e);
 		return -1;
 	}
-	if (d->running) {	/* hot reload is not here yet: keep the old */
+	if ((sc = cfg_share(c)) == NULL) {
 		cfg_free(c);
-		errs_set(errs, "the daemon is running; reload is not "
-		    "supported yet");
+		errs_set(errs, "out of memory");
 		return -1;
 	}
-	if (d->have_cfg)
-		cfg_free(&d->cfg);
-	d->cfg = *c;
-	d->have_cfg = 1;
+	cfg_drop(d->cfg);
+	d->cfg = sc;
 	return 0;
 }
 
@@ -193,6 +192,11 @@ gd_load_config_file(struct gd_daemon *d, const char *path, char **errs)
 
 	memset(&c, 0, sizeof(c));
 	memset(&e, 0, sizeof(e));
+	if (d->running) {	/* API-02: a running daemon reloads */
+		errs_set(errs, "the daemon is running: use "
+		    "gd_reload_config_file");
+		return -1;
+	}
 	return adopt(d, cfg_load_file(path, &c, &e), &c, &e, errs);
 }
 
@@ -205,6 +209,11 @@ gd_load_config_string(struct gd_daemon *d, const char *json, size_t len,
 
 	memset(&c, 0, sizeof(c));
 	memset(&e, 0, sizeof(e));
+	if (d->running) {
+		errs_set(errs, "the daemon is running: use "
+		    "gd_reload_config_string");
+		return -1;
+	}
 	return adopt(d, cfg_load_string(json, len, "config", &c, &e), &c, &e,
 	    errs);
 }
@@ -227,7 +236,8 @@ gd_pid_file(const struct gd_daemon *d)
 {
 	if (d->pid_override != NULL)
 		return d->pid_override;
-	return d->have_cfg && d->cfg.pid_file != NULL ? d->cfg.pid_file : "";
+	return d->cfg != NULL && d->cfg->pid_file != NULL ? d->cfg->pid_file :
+	    "";
 }
 
 int
@@ -244,15 +254,17 @@ gd_reopen_logs(struct gd_daemon *d)
 	size_t i;
 	int rc = 0;
 
-	gd_publish(d, GD_EV_REOPEN_LOG_FILE, &d->cfg);
+	if (d->cfg == NULL)
+		return 0;
+	gd_publish(d, GD_EV_REOPEN_LOG_FILE, d->cfg);
 	if (log_reopen(d->log, err, sizeof(err)) != 0) {
 		log_err(d->log, "%s", err);
 		rc = -1;
 	}
-	for (i = 0; i < d->cfg.nservers; i++)
-		if (d->cfg.servers[i].is_enabled)
+	for (i = 0; i < d->cfg->nservers; i++)
+		if (d->cfg->servers[i].is_enabled)
 			gd_publish(d, GD_EV_SERVER_REOPEN_LOG_FILE,
-			    &d->cfg.servers[i]);
+			    &d->cfg->servers[i]);
 	if (d->srv != NULL && srv_reopen_logs(d->srv) != 0)
 		rc = -1;
 	log_info(d->log, "log files reopened");
@@ -272,15 +284,16 @@ gd_log_daemon(struct gd_daemon *d, int level, const char *fmt, ...)
 /* check_fd_limit - OPS-06 [DEV]: enabled servers' max_clients plus a
  * margin against the soft limit, raising it toward the hard limit. */
 static int
-check_fd_limit(struct gd_daemon *d, char *err, size_t errlen)
+check_fd_limit(struct gd_daemon *d, const struct cfg_app *cfg, char *err,
+    size_t errlen)
 {
 	struct rlimit rl;
 	unsigned long long need = GD_FD_MARGIN;
 	size_t i;
 
-	for (i = 0; i < d->cfg.nservers; i++)
-		if (d->cfg.servers[i].is_enabled)
-			need += (unsigned long long)d->cfg.servers[i].max_clients;
+	for (i = 0; i < cfg->nservers; i++)
+		if (cfg->servers[i].is_enabled)
+			need += (unsigned long long)cfg->servers[i].max_clients;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return 0;
 	if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur) {
@@ -307,7 +320,7 @@ static void
 write_pid(struct gd_daemon *d)
 {
 	const char *path = d->pid_override != NULL ? d->pid_override :
-	    d->cfg.pid_file;
+	    d->cfg->pid_file;
 	char buf[32];
 	int fd, n;
 
@@ -359,17 +372,15 @@ gd_start(struct gd_daemon *d, char **errs)
 	if (d->running)
 		return 0;
 	memset(&ce, 0, sizeof(ce));
-	if (!d->have_cfg) {
-		if (cfg_default(&d->cfg, &ce) != 0) {
-			errs_set(errs, ce.text);
-			cfg_errors_free(&ce);
+	if (d->cfg == NULL) {
+		struct cfg_app c;
+		memset(&c, 0, sizeof(c));
+		if (adopt(d, cfg_default(&c, &ce), &c, &ce, errs) != 0)
 			return -1;
-		}
-		d->have_cfg = 1;
 	}
-	level = d->verbose ? LOGL_DEBUG : d->cfg.log_level;
+	level = d->verbose ? LOGL_DEBUG : d->cfg->log_level;
 	if (d->log == NULL &&
-	    (d->log = log_open(d->cfg.log_file, (enum log_level)level, err,
+	    (d->log = log_open(d->cfg->log_file, (enum log_level)level, err,
 	    sizeof(err))) == NULL)
 		goto fail;
 	log_set_level(d->log, (enum log_level)level);
@@ -379,19 +390,19 @@ gd_start(struct gd_daemon *d, char **errs)
 	log_debug(d->log, "build time %s", GD_BUILD_TIME);
 	d->ctx.log = d->log;
 	gd_hostname(d->ctx.hostname, sizeof(d->ctx.hostname));
-	if (check_fd_limit(d, err, sizeof(err)) != 0)
+	if (check_fd_limit(d, d->cfg, err, sizeof(err)) != 0)
 		goto fail;
 	/* Bind first, write the pid file, then drop privileges (CFG-07a),
 	 * so that processors' init runs as the unprivileged user. */
-	if ((d->srv = srv_new(&d->cfg, d->log, err, sizeof(err))) == NULL) {
+	if ((d->srv = srv_new(d->cfg, d->log, err, sizeof(err))) == NULL) {
 		log_err(d->log, "Error(s) when creating new server(s)");
 		goto fail;
 	}
 	write_pid(d);
-	if (gd_drop_privileges(d->cfg.user, d->cfg.group, err,
+	if (gd_drop_privileges(d->cfg->user, d->cfg->group, err,
 	    sizeof(err)) != 0)
 		goto fail;
-	if ((d->be = be_new(&d->ctx, &d->reg, d->cfg.backend_config, err,
+	if ((d->be = be_new(&d->ctx, &d->reg, d->cfg->backend_config, err,
 	    sizeof(err))) == NULL)
 		goto fail;
 	if (be_start(d->be, err, sizeof(err)) != 0)
@@ -413,6 +424,218 @@ fail:
 		d->be = NULL;
 	}
 	return -1;
+}
+
+/* ---- hot reload (SPEC 8.4, OPS-08, OPS-12..15) ---- */
+
+/* find_server - the server of c listening on iface, or NULL. */
+static const struct cfg_server *
+find_server(const struct cfg_app *c, const char *iface)
+{
+	size_t i;
+
+	for (i = 0; i < c->nservers; i++)
+		if (strcmp(c->servers[i].listen_interface, iface) == 0)
+			return &c->servers[i];
+	return NULL;
+}
+
+/* app_equal - nothing changed at all (config_change:new_config). */
+static int
+app_equal(const struct cfg_app *a, const struct cfg_app *b)
+{
+	size_t i;
+
+	if (a->nservers != b->nservers ||
+	    !cfg_strv_equal(a->allowed_hosts, a->nallowed_hosts,
+	    b->allowed_hosts, b->nallowed_hosts) ||
+	    !cfg_str_equal(a->pid_file, b->pid_file) ||
+	    !cfg_str_equal(a->log_file, b->log_file) ||
+	    a->log_level != b->log_level || a->io_threads != b->io_threads ||
+	    !cfg_str_equal(a->user, b->user) ||
+	    !cfg_str_equal(a->group, b->group) ||
+	    !json_equal(a->backend_config, b->backend_config))
+		return 0;
+	for (i = 0; i < a->nservers; i++)
+		if (!cfg_server_equal(&a->servers[i], &b->servers[i]) ||
+		    !cfg_tls_equal(&a->servers[i].tls, &b->servers[i].tls))
+			return 0;
+	return 1;
+}
+
+/* publish_changes - OPS-15, in go-guerrilla's order: app events, then
+ * each server of the new config (in config order), then the removed. */
+static void
+publish_changes(struct gd_daemon *d, const struct cfg_app *o,
+    const struct cfg_app *n)
+{
+	size_t i;
+
+	if (!json_equal(o->backend_config, n->backend_config))
+		gd_publish(d, GD_EV_BACKEND_CONFIG, n);
+	if (!app_equal(o, n))
+		gd_publish(d, GD_EV_NEW_CONFIG, n);
+	if (!cfg_strv_equal(o->allowed_hosts, o->nallowed_hosts,
+	    n->allowed_hosts, n->nallowed_hosts))
+		gd_publish(d, GD_EV_ALLOWED_HOSTS, n);
+	if (!cfg_str_equal(o->pid_file, n->pid_file))
+		gd_publish(d, GD_EV_PID_FILE, n);
+	if (!cfg_str_equal(o->log_file, n->log_file))
+		gd_publish(d, GD_EV_LOG_FILE, n);
+	if (o->log_level != n->log_level)
+		gd_publish(d, GD_EV_LOG_LEVEL, n);
+	for (i = 0; i < n->nservers; i++) {
+		const struct cfg_server *ns = &n->servers[i];
+		const struct cfg_server *os = find_server(o,
+		    ns->listen_interface);
+		int tls_same;
+
+		if (os == NULL) {
+			gd_publish(d, GD_EV_SERVER_NEW, ns);
+			continue;
+		}
+		tls_same = cfg_tls_equal(&os->tls, &ns->tls);
+		if (!tls_same || !cfg_server_equal(os, ns))
+			gd_publish(d, GD_EV_SERVER_UPDATE, ns);
+		if (os->is_enabled != ns->is_enabled) {
+			gd_publish(d, ns->is_enabled ? GD_EV_SERVER_START :
+			    GD_EV_SERVER_STOP, ns);
+			continue;
+		}
+		gd_publish(d, cfg_str_equal(os->log_file, ns->log_file) ?
+		    GD_EV_SERVER_REOPEN_LOG_FILE : GD_EV_SERVER_NEW_LOG_FILE,
+		    ns);
+		if (os->timeout != ns->timeout)
+			gd_publish(d, GD_EV_SERVER_TIMEOUT, ns);
+		if (os->max_clients != ns->max_clients)
+			gd_publish(d, GD_EV_SERVER_MAX_CLIENTS, ns);
+		if (!tls_same)
+			gd_publish(d, GD_EV_SERVER_TLS_CONFIG, ns);
+	}
+	for (i = 0; i < o->nservers; i++)
+		if (find_server(n, o->servers[i].listen_interface) == NULL)
+			gd_publish(d, GD_EV_SERVER_REMOVE, &o->servers[i]);
+}
+
+/* reload_fail - OPS-08: log every error, keep running unchanged. */
+static int
+reload_fail(struct gd_daemon *d, const char *errtext, char **errs)
+{
+	const char *p = errtext;
+
+	log_err(d->log, "Could not reload config");
+	while (p != NULL && *p != '\0') {
+		const char *nl = strchr(p, '\n');
+		int len = nl != NULL ? (int)(nl - p) : (int)strlen(p);
+		log_err(d->log, "%.*s", len, p);
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+	errs_set(errs, errtext);
+	return -1;
+}
+
+/* reload - apply a freshly loaded config to the running daemon: prepare
+ * everything that can fail (backend, main log, listeners, TLS), then
+ * switch, drain the old backend, and publish the events. */
+static int
+reload(struct gd_daemon *d, int rc, struct cfg_app *c, struct cfg_errors *e,
+    char **errs)
+{
+	struct cfg_app *nc, *oc = d->cfg;
+	struct backend *nb = NULL, *ob = d->be;
+	char err[4096];
+	int level, log_moved = 0, be_changed;
+
+	if (!d->running)
+		return adopt(d, rc, c, e, errs);
+	if (rc != 0) {
+		rc = reload_fail(d, e->text, errs);
+		cfg_errors_free(e);
+		return rc;
+	}
+	if ((nc = cfg_share(c)) == NULL) {
+		cfg_free(c);
+		return reload_fail(d, "out of memory", errs);
+	}
+	if (nc->io_threads != oc->io_threads ||
+	    !cfg_str_equal(nc->user, oc->user) ||
+	    !cfg_str_equal(nc->group, oc->group))
+		log_warn(d->log, "io_threads, user and group changes take "
+		    "effect at the next start");
+	if (check_fd_limit(d, nc, err, sizeof(err)) != 0)
+		goto fail;
+	be_changed = !json_equal(oc->backend_config, nc->backend_config);
+	if (be_changed) {	/* GAP-19: the new one first */
+		if ((nb = be_new(&d->ctx, &d->reg, nc->backend_config, err,
+		    sizeof(err))) == NULL)
+			goto fail;
+		if (be_start(nb, err, sizeof(err)) != 0)
+			goto fail;
+	}
+	if (strcmp(nc->log_file, oc->log_file) != 0) {
+		if (log_retarget(d->log, nc->log_file, err, sizeof(err)) != 0)
+			goto fail;
+		log_moved = 1;
+	}
+	level = d->verbose ? LOGL_DEBUG : nc->log_level;
+	if (srv_reload(d->srv, nc, nb, level, err, sizeof(err)) != 0)
+		goto fail;
+	log_set_level(d->log, (enum log_level)level);
+	d->cfg = nc;
+	if (nb != NULL) {
+		/* the old backend finishes what it holds; its results come
+		 * home through the loops' done queues */
+		char e2[1024];
+		d->be = nb;
+		if (be_shutdown(ob, e2, sizeof(e2)) != 0)
+			log_err(d->log, "old backend shutdown: %s", e2);
+		be_free(ob);
+	}
+	if (d->pid_override == NULL &&
+	    !cfg_str_equal(oc->pid_file, nc->pid_file)) {
+		remove_pid(d);	/* [DEV] the old file goes */
+		write_pid(d);
+	}
+	publish_changes(d, oc, nc);
+	log_info(d->log, "Configuration reloaded");
+	cfg_drop(oc);
+	return 0;
+fail:
+	if (log_moved) {
+		char e2[512];
+		(void)log_retarget(d->log, oc->log_file, e2, sizeof(e2));
+	}
+	if (nb != NULL) {
+		char e2[512];
+		(void)be_shutdown(nb, e2, sizeof(e2));
+		be_free(nb);
+	}
+	cfg_drop(nc);
+	return reload_fail(d, err, errs);
+}
+
+int
+gd_reload_config_file(struct gd_daemon *d, const char *path, char **errs)
+{
+	struct cfg_app c;
+	struct cfg_errors e;
+
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	return reload(d, cfg_load_file(path, &c, &e), &c, &e, errs);
+}
+
+int
+gd_reload_config_string(struct gd_daemon *d, const char *json, size_t len,
+    char **errs)
+{
+	struct cfg_app c;
+	struct cfg_errors e;
+
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	return reload(d, cfg_load_string(json, len, "config", &c, &e), &c, &e,
+	    errs);
 }
 
 int
@@ -447,8 +670,7 @@ gd_free(struct gd_daemon *d)
 		return;
 	if (gd_shutdown(d) != 0 && d->running)
 		return;	/* cannot free what live threads still use */
-	if (d->have_cfg)
-		cfg_free(&d->cfg);
+	cfg_drop(d->cfg);
 	be_registry_free(&d->reg);
 	log_close(d->log);
 	while (d->nsubs > 0)

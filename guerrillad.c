@@ -66,9 +66,14 @@ static const char help_text[] =
 "              with 421, let messages being received or saved finish, then\n"
 "              stop the workers.  Gives up after 60 seconds (exit 1).\n"
 "    SIGUSR1   Reopen every log file (for logrotate).\n"
-"    SIGHUP    Reload TLS certificates whose files changed (new sessions\n"
-"              get them; a broken pair keeps the old).  Config hot reload\n"
-"              is not in this build: the rest of the config stays as is.\n"
+"    SIGHUP    Re-read the config file and apply it without dropping\n"
+"              connections: servers added, removed, enabled or disabled;\n"
+"              allowed_hosts, timeouts, max_clients, logs and log levels;\n"
+"              a changed backend_config starts a new backend, then drains\n"
+"              the old.  A config with errors changes nothing (each error\n"
+"              is logged).  TLS certificates whose files changed are\n"
+"              reloaded for new sessions; a broken pair keeps the old.\n"
+"              io_threads, user and group need a restart.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 after a clean shutdown or a valid check; 1 for config or start\n"
@@ -168,12 +173,13 @@ serve(const char *conf, const char *pidfile, int verbose)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			/* TLS-07 now; the rest of 8.4 comes with hot reload */
-			gd_log_daemon(d, GD_LOG_WARN, "Could not reload config: "
-			    "hot reload is not supported by this build yet; "
-			    "keeping the running config and reloading changed "
-			    "TLS certificates");
-			(void)gd_reload_tls(d);
+			/* OPS-08: the file again; a bad one changes nothing
+			 * (logged by the library).  Then TLS-07: certificate
+			 * files changed under an unchanged config. */
+			if (gd_reload_config_file(d, conf, &errs) == 0)
+				(void)gd_reload_tls(d);
+			free(errs);
+			errs = NULL;
 			continue;
 		}
 		if (sig == SIGUSR1) {

@@ -938,3 +938,40 @@ json_type_name(enum json_type t)
 
 	return (size_t)t < NELEM(names) ? names[t] : "unknown";
 }
+
+int
+json_equal(const struct json_value *a, const struct json_value *b)
+{
+	size_t i;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	if (a->type != b->type)
+		return 0;
+	switch (a->type) {
+	case JSON_NUMBER:
+		if (a->u.num.is_int && b->u.num.is_int)
+			return a->u.num.i == b->u.num.i;
+		return a->u.num.d == b->u.num.d;
+	case JSON_STRING:
+		return a->u.str.len == b->u.str.len &&
+		    memcmp(a->u.str.s, b->u.str.s, a->u.str.len) == 0;
+	case JSON_ARRAY:
+		if (a->u.arr.n != b->u.arr.n)
+			return 0;
+		for (i = 0; i < a->u.arr.n; i++)
+			if (!json_equal(a->u.arr.items[i], b->u.arr.items[i]))
+				return 0;
+		return 1;
+	case JSON_OBJECT:
+		if (a->u.obj.n != b->u.obj.n)
+			return 0;
+		for (i = 0; i < a->u.obj.n; i++)
+			if (!json_equal(a->u.obj.m[i].val,
+			    json_get(b, a->u.obj.m[i].key)))
+				return 0;
+		return 1;
+	default:	/* null, true, false: the type says it all */
+		return 1;
+	}
+}

@@ -89,5 +89,9 @@ struct json_value	*json_clone(const struct json_value *v);
 
 /* json_type_name - "string", "number", "object", ... for error messages. */
 const char		*json_type_name(enum json_type t);
+/* json_equal - same value (positions ignored; object members in any
+ * order; numbers by value).  NULL equals only NULL. */
+int			 json_equal(const struct json_value *a,
+			    const struct json_value *b);
 
 #endif

@@ -113,6 +113,37 @@ log_reopen(struct logger *lg, char *err, size_t errlen)
 	return 0;
 }
 
+int
+log_retarget(struct logger *lg, const char *dest, char *err, size_t errlen)
+{
+	int own, fd, old, oldown;
+	char *nd, *od;
+
+	if (lg == NULL)
+		return 0;
+	if ((nd = gd_strdup(dest)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	fd = open_dest(nd, &own, err, errlen);
+	if (fd == -2) {
+		free(nd);
+		return -1;
+	}
+	pthread_mutex_lock(&lg->mu);
+	old = lg->fd;
+	oldown = lg->own;
+	od = lg->dest;
+	lg->fd = fd;
+	lg->own = own;
+	lg->dest = nd;
+	pthread_mutex_unlock(&lg->mu);
+	if (oldown)
+		(void)close(old);
+	free(od);
+	return 0;
+}
+
 void
 log_close(struct logger *lg)
 {

@@ -31,6 +31,11 @@ struct logger	*log_open(const char *dest, enum log_level level,
 		    char *err, size_t errlen);
 /* log_reopen - close and reopen a file destination by name (OPS-10). */
 int		 log_reopen(struct logger *lg, char *err, size_t errlen);
+/* log_retarget - write to dest from now on (hot reload of log_file);
+ * the logger object stays, so pointers to it stay valid.  On error the
+ * old destination is kept.  Control thread only (log_dest readers). */
+int		 log_retarget(struct logger *lg, const char *dest, char *err,
+		    size_t errlen);
 void		 log_close(struct logger *lg);
 void		 log_set_level(struct logger *lg, enum log_level level);
 /* log_set_hook - also (or, with also_dest = 0, only) hand each entry's

@@ -1,14 +1,25 @@
 /*
- * server.c - listeners, the poll loop, connection buffers, deadlines,
- * max_clients and the graceful drain (see server.h).
+ * server.c - listeners, the poll loops, connection buffers, deadlines,
+ * max_clients, the graceful drain and hot reload (see server.h).
  *
  * Invariants:
- * - Only the I/O thread touches connections.  The control thread talks to
- *   it through one pipe (ctl) and two flags under mu.
+ * - A connection belongs to one loop (struct srv_loop) and only that
+ *   loop's thread touches it.  Listeners are polled by every loop; the
+ *   accept counters are under amu.
+ * - What the loops share (the listener array, each listener's config, the
+ *   current generation, the backend pointer) changes only on the control
+ *   thread while every loop waits at the barrier (loop_pause); between
+ *   barriers the loops read it without locks.
+ * - A generation (struct srv_gen) is one config and the TLS contexts
+ *   built for it.  Listeners and connections hold references: a session
+ *   keeps the config it was accepted under (host_name, max_size, ...)
+ *   until it ends, while timeouts and allowed_hosts are read from the
+ *   current config at each use (SPEC 8.4).
  * - A connection has at most one backend job at a time (the job struct is
  *   embedded in it); while the job runs the worker owns the envelope and
  *   the connection reads nothing (SMTP-60).  A connection is freed only
- *   when it has no job in flight.
+ *   when it has no job in flight.  Finished jobs come back through the
+ *   loop's own done queue, whichever backend ran them.
  * - Input is a fixed buffer of SRV_IN_MAX bytes; it never grows.  Reading
  *   stops while smtp.c's reply buffer is nearly full (pipelining floods)
  *   or a job is in flight.
@@ -51,21 +62,34 @@
 #define SRV_IN_MAX	8192	/* per-connection input buffer (> SMTP_LINE_MAX) */
 #define SRV_ACCEPT_BATCH 64	/* accepts per loop pass, for fairness */
 #define SRV_BACKLOG	511
+#define SRV_LOOPS_MAX	64	/* io_threads bound */
+
+/* One config and the TLS contexts built for its servers. */
+struct srv_gen {
+	struct cfg_app		*app;	/* a reference (cfg_hold) */
+	struct tls_ctx		**tls;	/* per app->servers index; NULL = none */
+	long			refs;	/* under srv.amu */
+};
 
 struct srv_listener {
-	int			fd;
-	const struct cfg_server	*cfg;
+	int			fd;		/* -1 once closed */
+	char			*iface;		/* identity across reloads */
+	const struct cfg_server	*cfg;		/* in gen */
+	struct srv_gen		*gen;		/* a reference */
+	struct tls_ctx		*tls;		/* gen's; NULL unless TLS is on */
 	struct logger		*log;		/* the server's log_file */
 	int			own_log;	/* log is not the main log */
-	uint64_t		next_id;	/* SMTP-02 */
-	unsigned long		active;
-	int64_t			paused_until;	/* EMFILE back-off */
-	struct tls_ctx		*tls;		/* NULL unless a TLS mode is on */
+	int			dead;		/* removed or disabled by reload */
+	uint64_t		next_id;	/* SMTP-02; under srv.amu */
+	unsigned long		active;		/* under srv.amu */
 };
+
+struct srv_loop;
 
 struct srv_conn {
 	int			fd;		/* -1 once the socket is closed */
 	struct srv_listener	*l;
+	struct srv_gen		*gen;		/* a reference: smtp.cfg is in it */
 	struct logger		*log;		/* the server's log */
 	int64_t			deadline;	/* 0 = none */
 	int			job_busy;	/* job submitted, not yet back */
@@ -75,7 +99,9 @@ struct srv_conn {
 	int			stalled;	/* input left, reply buffer full */
 	int			tls_pending;	/* STARTTLS: flush 220, then handshake */
 	int			tls_hs;		/* handshake running (SMTP-52, SMTP-09) */
+	int			stopped;	/* SMTP-61 treatment given */
 	struct tls_conn		*tls;		/* NULL while plaintext */
+	struct tls_ctx		*tlsctx;	/* the server's, in gen */
 	struct be_job		job;
 	struct gd_envelope	env;
 	size_t			inlen;
@@ -83,26 +109,44 @@ struct srv_conn {
 	struct smtp_session	smtp;
 };
 
-struct srv {
-	const struct cfg_app	*app;
-	struct backend		*be;
-	struct logger		*log;
-	struct srv_listener	*ls;
-	size_t			nls;
+struct srv;
+
+struct srv_loop {
+	struct srv		*s;
+	int			idx;
+	pthread_t		thread;
+	int			started;
+	int			ctl[2];		/* control thread -> this loop */
+	struct be_doneq		dq;
 	struct srv_conn		**c;
 	size_t			nc, capc;
 	struct pollfd		*pfd;
 	size_t			cappfd;
 	uint64_t		msg_counter;	/* ENV-09 */
-	int			ctl[2];		/* control thread -> loop */
-	pthread_t		thread;
-	int			started;
-	int			stopping;	/* loop-local copy of the request */
+	int64_t			paused_until;	/* EMFILE back-off */
+	int			stopping;	/* loop-local copy of stop_req */
+};
 
-	pthread_mutex_t		mu;		/* protects stop_req, finished */
+struct srv {
+	struct srv_gen		*cur;		/* the current generation */
+	struct backend		*be;
+	struct logger		*log;
+	struct srv_listener	**ls;		/* live listeners */
+	size_t			nls;
+	struct srv_listener	**dead;		/* closed, sessions may remain */
+	size_t			ndead;
+	struct srv_loop		*loops;
+	int			nloops;
+
+	pthread_mutex_t		amu;		/* accept counters, gen refs */
+
+	pthread_mutex_t		mu;		/* the fields below */
 	pthread_cond_t		cv;
 	int			stop_req;
-	int			finished;
+	int			pause_req;
+	int			npaused;
+	int			nfinished;
+	unsigned long		pause_seq;	/* bumped by each barrier */
 };
 
 /* ---- helpers ---- */
@@ -244,21 +288,261 @@ peer_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
 		gd_strlcpy(ip, "unknown", iplen);
 }
 
-/* queued_id - ENV-09: last 6 bytes of SHA-256(hex time, hex client id,
- * hex message counter) as 12 lower-case hex characters. */
+
+/* ---- generations ---- */
+
 static void
-queued_id(struct srv *s, struct srv_conn *c)
+gen_free(struct srv_gen *g)
+{
+	size_t i;
+
+	if (g == NULL)
+		return;
+	if (g->tls != NULL)
+		for (i = 0; i < g->app->nservers; i++)
+			tls_ctx_free(g->tls[i]);
+	free(g->tls);
+	cfg_drop(g->app);
+	free(g);
+}
+
+static struct srv_gen *
+gen_hold(struct srv *s, struct srv_gen *g)
+{
+	pthread_mutex_lock(&s->amu);
+	g->refs++;
+	pthread_mutex_unlock(&s->amu);
+	return g;
+}
+
+/* gen_drop - the last reference frees it (on whichever thread). */
+static void
+gen_drop(struct srv *s, struct srv_gen *g)
+{
+	long left;
+
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&s->amu);
+	left = --g->refs;
+	pthread_mutex_unlock(&s->amu);
+	if (left == 0)
+		gen_free(g);
+}
+
+/* errs_add - append one line to a "\n"-separated error list. */
+static void
+errs_add(char *err, size_t errlen, size_t *used, const char *msg)
+{
+	int n;
+
+	if (*used >= errlen)
+		return;
+	n = snprintf(err + *used, errlen - *used, "%s%s", *used ? "\n" : "",
+	    msg);
+	if (n > 0)
+		*used += (size_t)n < errlen - *used ? (size_t)n :
+		    errlen - *used - 1;
+}
+
+/* gen_new - a generation for app (one reference, the caller's): TLS-01,
+ * the key pairs of enabled TLS servers are read here.  NULL with the
+ * errors added to err. */
+static struct srv_gen *
+gen_new(struct srv *s, struct cfg_app *app, char *err, size_t errlen,
+    size_t *used)
+{
+	struct srv_gen *g = calloc(1, sizeof(*g));
+	size_t i;
+	int failed = 0;
+
+	if (g == NULL || (g->tls = calloc(app->nservers ? app->nservers : 1,
+	    sizeof(*g->tls))) == NULL) {
+		free(g);
+		errs_add(err, errlen, used, "out of memory");
+		return NULL;
+	}
+	g->app = cfg_hold(app);
+	g->refs = 1;
+	for (i = 0; i < app->nservers; i++) {
+		const struct cfg_server *cfg = &app->servers[i];
+		char e1[512];
+
+		const struct srv_listener *l;
+		size_t k;
+
+		if (!cfg->is_enabled ||
+		    !(cfg->tls.start_tls_on || cfg->tls.tls_always_on))
+			continue;
+		/* a kept server with the same TLS keys keeps its context
+		 * (and session cache); changed files: srv_tls_reload */
+		for (k = 0, l = NULL; k < s->nls && l == NULL; k++)
+			if (strcmp(s->ls[k]->iface,
+			    cfg->listen_interface) == 0)
+				l = s->ls[k];
+		if (l != NULL && l->tls != NULL &&
+		    cfg_tls_equal(&l->cfg->tls, &cfg->tls)) {
+			g->tls[i] = tls_ctx_hold(l->tls);
+			continue;
+		}
+		if ((g->tls[i] = tls_ctx_new(cfg, s->log, e1,
+		    sizeof(e1))) == NULL) {
+			errs_add(err, errlen, used, e1);
+			failed = 1;
+		}
+	}
+	if (failed) {
+		gen_free(g);
+		return NULL;
+	}
+	return g;
+}
+
+/* ---- listeners ---- */
+
+static void
+listener_free(struct srv *s, struct srv_listener *l)
+{
+	if (l == NULL)
+		return;
+	if (l->fd >= 0)
+		(void)close(l->fd);
+	if (l->own_log)
+		log_close(l->log);
+	gen_drop(s, l->gen);
+	free(l->iface);
+	free(l);
+}
+
+/* server_log - the logger for a server whose log_file is dest: the main
+ * log when it writes there, else a new one (*own = 1).  NULL with err. */
+static struct logger *
+server_log(struct srv *s, const char *dest, int *own, char *err,
+    size_t errlen)
+{
+	*own = 0;
+	if (strcmp(dest, log_dest(s->log)) == 0)
+		return s->log;
+	*own = 1;
+	return log_open(dest, log_get_level(s->log), err, errlen);
+}
+
+/* listener_new - bind cfg's interface and open its log.  NULL with the
+ * errors added to err (CFG-11: cannot listen, unwritable log file). */
+static struct srv_listener *
+listener_new(struct srv *s, const struct cfg_server *cfg, char *err,
+    size_t errlen, size_t *used)
+{
+	struct srv_listener *l = calloc(1, sizeof(*l));
+	char e1[512];
+
+	if (l == NULL || (l->iface = gd_strdup(cfg->listen_interface)) ==
+	    NULL) {
+		free(l);
+		errs_add(err, errlen, used, "out of memory");
+		return NULL;
+	}
+	l->fd = listen_on(cfg->listen_interface, e1, sizeof(e1));
+	if (l->fd < 0)
+		errs_add(err, errlen, used, e1);
+	if ((l->log = server_log(s, cfg->log_file, &l->own_log, e1,
+	    sizeof(e1))) == NULL) {
+		l->own_log = 0;
+		errs_add(err, errlen, used, e1);
+	}
+	if (l->fd < 0 || l->log == NULL) {
+		listener_free(s, l);
+		return NULL;
+	}
+	l->cfg = cfg;
+	return l;
+}
+
+/* listener_attach - point l at server i of generation g. */
+static void
+listener_attach(struct srv *s, struct srv_listener *l, struct srv_gen *g,
+    size_t i)
+{
+	struct srv_gen *old = l->gen;
+
+	l->gen = gen_hold(s, g);
+	l->cfg = &g->app->servers[i];
+	l->tls = g->tls[i];
+	gen_drop(s, old);
+}
+
+/* ---- the barrier ---- */
+
+/* ctl_poke - wake a loop so it reads the shared flags. */
+static void
+ctl_poke(struct srv_loop *lp)
+{
+	while (write(lp->ctl[1], "c", 1) < 0 && errno == EINTR)
+		;
+}
+
+/* srv_pause - stop every loop at a safe point (loop_ctl) so the control
+ * thread may change what they share; -1 when a loop did not come within
+ * ms (then nothing is paused). */
+static int
+srv_pause(struct srv *s, long ms)
+{
+	struct timespec until;
+	int i, rc = 0, want = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->pause_req = 1;
+	s->npaused = 0;
+	pthread_mutex_unlock(&s->mu);
+	for (i = 0; i < s->nloops; i++)
+		if (s->loops[i].started) {
+			ctl_poke(&s->loops[i]);
+			want++;
+		}
+	pthread_mutex_lock(&s->mu);
+	while (s->npaused < want && rc == 0)
+		if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0)
+			rc = -1;
+	if (rc != 0) {
+		s->pause_req = 0;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static void
+srv_resume(struct srv *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->pause_req = 0;
+	s->pause_seq++;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* queued_id - ENV-09: last 6 bytes of SHA-256(hex time, hex client id,
+ * hex message counter, loop number) as 12 lower-case hex characters. */
+static void
+queued_id(struct srv_loop *lp, struct srv_conn *c)
 {
 	static const char hex[] = "0123456789abcdef";
 	br_sha256_context h;
 	unsigned char out[32];
-	char buf[64];
+	char buf[80];
 	int n, i;
 
-	n = snprintf(buf, sizeof(buf), "%llx%llx%llx",
+	n = snprintf(buf, sizeof(buf), "%llx%llx%llx%x",
 	    (unsigned long long)time(NULL),
 	    (unsigned long long)c->env.client_id,
-	    (unsigned long long)++s->msg_counter);
+	    (unsigned long long)++lp->msg_counter, (unsigned)lp->idx);
 	br_sha256_init(&h);
 	br_sha256_update(&h, buf, (size_t)n);
 	br_sha256_out(&h, out);
@@ -276,14 +560,17 @@ trace(void *arg, int incoming, const char *p, size_t n)
 {
 	struct srv_conn *c = arg;
 
-	log_debug(c->log, "%s: %.*s", incoming ? "Client sent" :
+	log_debug(c->l->log, "%s: %.*s", incoming ? "Client sent" :
 	    "Writing response to client", (int)(n > 1024 ? 1024 : n), p);
 }
 
+/* relay_allowed - the current allowed_hosts (a reload applies to the
+ * next RCPT of live sessions, SPEC 8.4). */
 static int
 relay_allowed(void *arg, const char *domain, int is_ip)
 {
-	const struct cfg_app *app = arg;
+	const struct srv *s = arg;
+	const struct cfg_app *app = s->cur->app;
 
 	return cfg_host_allowed(app->allowed_hosts, app->nallowed_hosts,
 	    domain, is_ip);
@@ -291,6 +578,8 @@ relay_allowed(void *arg, const char *domain, int is_ip)
 
 /* ---- connections ---- */
 
+/* conn_touch - the per-line deadline, from the server's current timeout
+ * (a reload applies from the next wait). */
 static void
 conn_touch(struct srv_conn *c)
 {
@@ -376,14 +665,15 @@ conn_recv(struct srv_conn *c, char *buf, size_t len)
 }
 
 static void
-submit(struct srv *s, struct srv_conn *c, enum gd_task task)
+submit(struct srv_loop *lp, struct srv_conn *c, enum gd_task task)
 {
 	c->job.task = task;
 	c->job.env = &c->env;
 	c->job.owner = c;
+	c->job.doneq = &lp->dq;
 	if (task == GD_TASK_SAVE)
-		queued_id(s, c);
-	if (be_submit(s->be, &c->job) != 0) {
+		queued_id(lp, c);
+	if (be_submit(lp->s->be, &c->job) != 0) {
 		/* [DEV] 451 instead of GG's 554 (GAP-06) */
 		if (task == GD_TASK_SAVE) {
 			if (smtp_save_done(&c->smtp, "451 4.3.0 Transaction "
@@ -401,7 +691,7 @@ submit(struct srv *s, struct srv_conn *c, enum gd_task task)
 static void
 greet(struct srv_conn *c)
 {
-	log_info(c->log, "Handle client [%s], id: %llu", c->env.remote_ip,
+	log_info(c->l->log, "Handle client [%s], id: %llu", c->env.remote_ip,
 	    (unsigned long long)c->env.client_id);
 	smtp_greet(&c->smtp, c->l->active, time(NULL));
 	conn_touch(c);
@@ -417,13 +707,13 @@ start_tls(struct srv_conn *c, const char *pre, size_t prelen)
 	char err[160];
 
 	c->tls_pending = 0;
-	if ((c->tls = tls_conn_new(c->l->tls, err, sizeof(err))) == NULL) {
-		log_err(c->log, "[%s] cannot start TLS: %s", c->env.remote_ip,
+	if ((c->tls = tls_conn_new(c->tlsctx, err, sizeof(err))) == NULL) {
+		log_err(c->l->log, "[%s] cannot start TLS: %s", c->env.remote_ip,
 		    err);
 		return -1;
 	}
 	if (prelen > 0 && tls_feed(c->tls, pre, prelen) != prelen) {
-		log_info(c->log, "[%s] TLS handshake failed: unexpected data",
+		log_info(c->l->log, "[%s] TLS handshake failed: unexpected data",
 		    c->env.remote_ip);
 		return -1;
 	}
@@ -432,12 +722,12 @@ start_tls(struct srv_conn *c, const char *pre, size_t prelen)
 	return 0;
 }
 
-static void conn_read(struct srv *s, struct srv_conn *c);
+static void conn_read(struct srv_loop *lp, struct srv_conn *c);
 
 /* conn_hs - drive the handshake.  Done: SMTPS greets now, STARTTLS tells
  * smtp.c (SMTP-53).  Failed: close without a reply (SMTP-09, SMTP-54). */
 static void
-conn_hs(struct srv *s, struct srv_conn *c)
+conn_hs(struct srv_loop *lp, struct srv_conn *c)
 {
 	char d[96];
 	int done = 0;
@@ -447,7 +737,7 @@ conn_hs(struct srv *s, struct srv_conn *c)
 	else
 		done = -1;
 	if (done < 0) {
-		log_info(c->log, "[%s] TLS handshake failed: %s",
+		log_info(c->l->log, "[%s] TLS handshake failed: %s",
 		    c->env.remote_ip, tls_error(c->tls));
 		conn_close_fd(c);
 		return;
@@ -456,7 +746,7 @@ conn_hs(struct srv *s, struct srv_conn *c)
 		return;
 	c->tls_hs = 0;
 	tls_describe(c->tls, d, sizeof(d));
-	log_info(c->log, "[%s] TLS session: %s", c->env.remote_ip, d);
+	log_info(c->l->log, "[%s] TLS session: %s", c->env.remote_ip, d);
 	if (c->smtp.state == SMTP_S_STARTTLS) {
 		smtp_tls_started(&c->smtp);
 		if (c->smtp.shutting_down &&
@@ -472,13 +762,13 @@ conn_hs(struct srv *s, struct srv_conn *c)
 		return;
 	}
 	if (tls_app_pending(c->tls))
-		conn_read(s, c);
+		conn_read(lp, c);
 }
 
 /* conn_run - feed buffered input to smtp.c until it needs more, needs a
  * flush, or waits for an event to complete. */
 static void
-conn_run(struct srv *s, struct srv_conn *c)
+conn_run(struct srv_loop *lp, struct srv_conn *c)
 {
 	c->stalled = 0;
 	if (c->proxy_wait && c->inlen > 0 && !c->closing) {
@@ -491,7 +781,7 @@ conn_run(struct srv *s, struct srv_conn *c)
 		if (n < 0) {	/* SMTP-07: close without a reply */
 			log_escape(esc, sizeof(esc), c->in, c->inlen < 40 ?
 			    c->inlen : 40);
-			log_info(c->log, "[%s] invalid PROXY header: %s",
+			log_info(c->l->log, "[%s] invalid PROXY header: %s",
 			    c->env.remote_ip, esc);
 			c->closing = 1;
 			c->inlen = 0;
@@ -533,10 +823,10 @@ conn_run(struct srv *s, struct srv_conn *c)
 				return;
 			break;
 		case SMTP_EV_VALIDATE:
-			submit(s, c, GD_TASK_VALIDATE);
+			submit(lp, c, GD_TASK_VALIDATE);
 			break;
 		case SMTP_EV_SAVE:
-			submit(s, c, GD_TASK_SAVE);
+			submit(lp, c, GD_TASK_SAVE);
 			break;
 		case SMTP_EV_STARTTLS:
 			/* SMTP-52: what follows the STARTTLS line in the
@@ -573,9 +863,10 @@ conn_out_left(struct srv_conn *c)
 }
 
 static void
-conn_free(struct srv *s, size_t i)
+conn_free(struct srv_loop *lp, size_t i)
 {
-	struct srv_conn *c = s->c[i];
+	struct srv_conn *c = lp->c[i];
+	struct srv *s = lp->s;
 
 	if (c->tls != NULL) {
 		if (c->fd >= 0 && !c->tls_hs) {	/* best effort close_notify */
@@ -585,22 +876,46 @@ conn_free(struct srv *s, size_t i)
 		tls_conn_free(c->tls);
 	}
 	conn_close_fd(c);
+	pthread_mutex_lock(&s->amu);
 	c->l->active--;
+	pthread_mutex_unlock(&s->amu);
+	gen_drop(s, c->gen);
 	env_free(&c->env);
 	free(c);
-	s->c[i] = s->c[--s->nc];
+	lp->c[i] = lp->c[--lp->nc];
+}
+
+/* conn_stop - SMTP-61 for one session: idle ones get 421 and close, one
+ * mid-line is idle too (its partial line is dropped); one in DATA or
+ * waiting for the backend finishes first (smtp.c remembers). */
+static void
+conn_stop(struct srv_conn *c)
+{
+	c->stopped = 1;
+	if (c->fd < 0)
+		return;
+	if (c->tls_hs) {	/* nobody to say 421 to yet */
+		conn_close_fd(c);
+		return;
+	}
+	if (smtp_shutdown(&c->smtp) == SMTP_EV_CLOSE) {
+		c->closing = 1;
+		c->inlen = 0;
+	}
 }
 
 static void
-accept_clients(struct srv *s, struct srv_listener *l)
+accept_clients(struct srv_loop *lp, struct srv_listener *l)
 {
+	struct srv *s = lp->s;
 	int k;
 
 	for (k = 0; k < SRV_ACCEPT_BATCH; k++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		struct srv_conn *c;
-		int fd = accept(l->fd, (struct sockaddr *)&ss, &sl);
+		uint64_t id;
+		int full, fd = accept(l->fd, (struct sockaddr *)&ss, &sl);
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -609,7 +924,7 @@ accept_clients(struct srv *s, struct srv_listener *l)
 			    errno == ENOBUFS || errno == ENOMEM) {
 				log_err(l->log, "[%s] accept: %s",
 				    l->cfg->listen_interface, strerror(errno));
-				l->paused_until = gd_now_ms() + 100;
+				lp->paused_until = gd_now_ms() + 100;
 			}
 			return;
 		}
@@ -618,12 +933,16 @@ accept_clients(struct srv *s, struct srv_listener *l)
 			continue;
 		}
 		gd_nosigpipe(fd);
-		l->next_id++;
-		if (l->active >= (unsigned long)l->cfg->max_clients ||
-		    s->stopping) {
+		pthread_mutex_lock(&s->amu);
+		id = ++l->next_id;
+		full = l->active >= (unsigned long)l->cfg->max_clients;
+		if (!full && !lp->stopping)
+			l->active++;
+		pthread_mutex_unlock(&s->amu);
+		if (full || lp->stopping) {
 			/* SMTP-04 [DEV]: answer instead of hanging */
 			char msg[320];
-			int n = s->stopping ?
+			int n = lp->stopping ?
 			    snprintf(msg, sizeof(msg), "421 4.3.0 Server is "
 			    "shutting down. Please try again later. "
 			    "Sayonara!\r\n") :
@@ -637,25 +956,29 @@ accept_clients(struct srv *s, struct srv_listener *l)
 			(void)close(fd);
 			continue;
 		}
-		if (s->nc == s->capc) {
-			size_t cap = s->capc ? s->capc * 2 : 16;
-			struct srv_conn **nc = gd_reallocarray(s->c, cap,
+		c = NULL;
+		if (lp->nc == lp->capc) {
+			size_t cap = lp->capc ? lp->capc * 2 : 16;
+			struct srv_conn **nc = gd_reallocarray(lp->c, cap,
 			    sizeof(*nc));
-			if (nc == NULL) {
-				(void)close(fd);
-				return;
+			if (nc != NULL) {
+				lp->c = nc;
+				lp->capc = cap;
 			}
-			s->c = nc;
-			s->capc = cap;
 		}
-		if ((c = malloc(sizeof(*c))) == NULL) {
+		if (lp->nc == lp->capc || (c = malloc(sizeof(*c))) == NULL) {
+			pthread_mutex_lock(&s->amu);
+			l->active--;
+			pthread_mutex_unlock(&s->amu);
 			(void)close(fd);
 			return;
 		}
 		c->fd = fd;
 		c->l = l;
+		c->gen = gen_hold(s, l->gen);
+		c->tlsctx = l->tls;	/* c->gen keeps it */
 		c->job_busy = c->closing = c->eof = c->stalled = 0;
-		c->tls_pending = c->tls_hs = 0;
+		c->tls_pending = c->tls_hs = c->stopped = 0;
 		c->tls = NULL;
 		c->proxy_wait = l->cfg->proxyon;
 		c->inlen = 0;
@@ -663,12 +986,11 @@ accept_clients(struct srv *s, struct srv_listener *l)
 		env_init(&c->env);
 		peer_text(&ss, c->env.remote_ip, sizeof(c->env.remote_ip),
 		    &c->env.remote_port);
-		c->env.client_id = l->next_id;
+		c->env.client_id = id;
 		c->env.server_iface = l->cfg->listen_interface;
-		smtp_init(&c->smtp, l->cfg, &c->env, relay_allowed,
-		    (void *)s->app, be_has_validate(s->be));
+		smtp_init(&c->smtp, l->cfg, &c->env, relay_allowed, s,
+		    be_has_validate(s->be));
 		c->smtp.version = gd_version();
-		c->log = l->log;
 		if (log_get_level(l->log) <= LOGL_DEBUG) {
 			c->smtp.trace = trace;
 			c->smtp.trace_arg = c;
@@ -682,8 +1004,7 @@ accept_clients(struct srv *s, struct srv_listener *l)
 			    l->cfg->xclient_trusted, l->cfg->nxclient_trusted,
 			    fam, a);
 		}
-		l->active++;
-		s->c[s->nc++] = c;
+		lp->c[lp->nc++] = c;
 		if (c->proxy_wait) {
 			unsigned char a[16];
 			int fam = peer_bin(&ss, a);
@@ -712,12 +1033,12 @@ accept_clients(struct srv *s, struct srv_listener *l)
 
 /* conn_read - read what the buffer has room for; then run smtp.c. */
 static void
-conn_read(struct srv *s, struct srv_conn *c)
+conn_read(struct srv_loop *lp, struct srv_conn *c)
 {
 	int rounds = 16;	/* then let other connections have a turn */
 
 	if (c->tls_hs) {
-		conn_hs(s, c);
+		conn_hs(lp, c);
 		return;
 	}
 	while (c->inlen < SRV_IN_MAX && !c->closing && !c->job_busy &&
@@ -736,7 +1057,7 @@ conn_read(struct srv *s, struct srv_conn *c)
 			break;
 		}
 		c->inlen += (size_t)r;
-		conn_run(s, c);
+		conn_run(lp, c);
 		if (c->smtp.state == SMTP_S_DATA && c->inlen == SRV_IN_MAX)
 			conn_touch(c);
 		/* A short plaintext read drained the socket: skip the read
@@ -745,12 +1066,12 @@ conn_read(struct srv *s, struct srv_conn *c)
 		if (c->tls == NULL && (size_t)r < want)
 			break;
 	}
-	conn_run(s, c);
+	conn_run(lp, c);
 }
 
 /* job_done - a worker finished: hand the outcome to smtp.c. */
 static void
-job_done(struct srv *s, struct srv_conn *c)
+job_done(struct srv_loop *lp, struct srv_conn *c)
 {
 	char reply[GD_REPLY_MAX + 64];
 
@@ -759,7 +1080,7 @@ job_done(struct srv *s, struct srv_conn *c)
 		be_save_reply(&c->job.res, c->env.queued_id, reply,
 		    sizeof(reply));
 		if (c->job.res.error[0] != '\0' && c->job.res.reply[0] != '\0')
-			log_err(c->log, "save failed for client id %llu: %s",
+			log_err(c->l->log, "save failed for client id %llu: %s",
 			    (unsigned long long)c->env.client_id,
 			    c->job.res.error);
 		if (smtp_save_done(&c->smtp, reply) == SMTP_EV_CLOSE)
@@ -773,17 +1094,17 @@ job_done(struct srv *s, struct srv_conn *c)
 	}
 	if (!c->closing && !c->eof)
 		conn_touch(c);
-	conn_run(s, c);
+	conn_run(lp, c);
 }
 
 /* check_timers - client deadlines (SMTP-59) and job deadlines (BE-06). */
 static void
-check_timers(struct srv *s, int64_t now)
+check_timers(struct srv_loop *lp, int64_t now)
 {
 	size_t i;
 
-	for (i = 0; i < s->nc; i++) {
-		struct srv_conn *c = s->c[i];
+	for (i = 0; i < lp->nc; i++) {
+		struct srv_conn *c = lp->c[i];
 
 		if (c->job_busy) {
 			if (!c->job.timed_out && now >= c->job.deadline_ms) {
@@ -794,7 +1115,7 @@ check_timers(struct srv *s, int64_t now)
 		}
 		if (c->deadline != 0 && now >= c->deadline && c->fd >= 0) {
 			if (c->tls_hs) {	/* no reply possible mid-handshake */
-				log_info(c->log, "[%s] TLS handshake timeout",
+				log_info(c->l->log, "[%s] TLS handshake timeout",
 				    c->env.remote_ip);
 				conn_close_fd(c);
 				continue;
@@ -811,121 +1132,179 @@ check_timers(struct srv *s, int64_t now)
 	}
 }
 
+/* begin_stop - this loop's part of SMTP-61 (the control thread closed
+ * the listeners). */
 static void
-begin_stop(struct srv *s)
+begin_stop(struct srv_loop *lp)
 {
 	size_t i;
 
-	s->stopping = 1;
-	for (i = 0; i < s->nls; i++) {
-		if (s->ls[i].fd >= 0) {
-			(void)close(s->ls[i].fd);
-			s->ls[i].fd = -1;
-			log_info(s->ls[i].log, "Server [%s] has stopped accepting "
-			    "new clients", s->ls[i].cfg->listen_interface);
-		}
+	lp->stopping = 1;
+	for (i = 0; i < lp->nc; i++)
+		conn_stop(lp->c[i]);
+}
+
+/* loop_ctl - the control thread poked us: wait at the barrier while it
+ * changes shared state, then give sessions of closed listeners the
+ * SMTP-61 treatment and start stopping if asked.  Returns 1 when there
+ * was a barrier (the listener array may have changed). */
+static int
+loop_ctl(struct srv_loop *lp)
+{
+	struct srv *s = lp->s;
+	char buf[16];
+	int paused = 0, stop;
+	size_t i;
+
+	while (read(lp->ctl[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&s->mu);
+	if (s->pause_req) {
+		unsigned long seq = s->pause_seq;
+		s->npaused++;
+		pthread_cond_broadcast(&s->cv);
+		while (s->pause_req && s->pause_seq == seq)
+			pthread_cond_wait(&s->cv, &s->mu);
+		paused = 1;
 	}
-	for (i = 0; i < s->nc; i++) {
-		struct srv_conn *c = s->c[i];
-		if (c->tls_hs) {	/* nobody to say 421 to yet */
+	stop = s->stop_req;
+	pthread_mutex_unlock(&s->mu);
+	if (stop && !lp->stopping)
+		begin_stop(lp);
+	for (i = 0; paused && i < lp->nc; i++)
+		if (lp->c[i]->l->dead && !lp->c[i]->stopped)
+			conn_stop(lp->c[i]);
+	return paused;
+}
+
+/* loop_sweep - go on with input left behind a full reply buffer, flush,
+ * pull plaintext the TLS engine holds, finish half-closed sessions, free
+ * finished connections.  Lowers *next when there is more to do now. */
+static void
+loop_sweep(struct srv_loop *lp, int64_t now, int64_t *next)
+{
+	size_t i;
+
+	for (i = 0; i < lp->nc; ) {
+		struct srv_conn *c = lp->c[i];
+		if (c->fd >= 0 && c->stalled &&
+		    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM)
+			conn_run(lp, c);
+		if (c->fd >= 0 && conn_out_left(c) && !c->tls_hs &&
+		    conn_flush(c) != 0)
+			conn_close_fd(c);
+		/* plaintext the engine holds: poll cannot see it */
+		if (c->tls != NULL && !c->tls_hs && conn_can_read(c) &&
+		    tls_app_pending(c->tls)) {
+			conn_read(lp, c);
+			if (c->fd >= 0 && conn_out_left(c) &&
+			    conn_flush(c) != 0)
+				conn_close_fd(c);
+			if (c->tls != NULL && conn_can_read(c) &&
+			    tls_app_pending(c->tls))
+				*next = now;
+		}
+		if (c->fd >= 0 && c->stalled &&
+		    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM)
+			*next = now;	/* more to do: do not sleep */
+		if (c->fd >= 0 && c->eof && !c->job_busy && !c->closing) {
+			conn_run(lp, c);
+			/* what is left is an unfinished line or unfinished
+			 * data, unless the replies must be flushed first */
+			if (!c->job_busy && !c->closing &&
+			    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM) {
+				(void)smtp_eof(&c->smtp, "connection closed");
+				c->closing = 1;
+				(void)conn_flush(c);
+			}
+		}
+		if (!c->job_busy && (c->fd < 0 ||
+		    (c->closing && !conn_out_left(c)))) {
+			conn_free(lp, i);
+			continue;
+		}
+		i++;
+	}
+}
+
+/* loop_events - what poll reported on the connections; the first n of
+ * lp->c were polled (accepts only append). */
+static void
+loop_events(struct srv_loop *lp, const struct pollfd *pfd, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct srv_conn *c = lp->c[i];
+		short re = pfd[i].revents;
+
+		if (re == 0 || c->fd < 0)
+			continue;
+		if (re & (POLLERR | POLLNVAL)) {
 			conn_close_fd(c);
 			continue;
 		}
-		/* An idle session mid-line is idle too: drop its partial line. */
-		if (smtp_shutdown(&c->smtp) == SMTP_EV_CLOSE) {
-			c->closing = 1;
-			c->inlen = 0;
+		if (c->tls_hs) {
+			conn_hs(lp, c);
+			continue;
 		}
+		if ((re & POLLOUT) && conn_flush(c) != 0) {
+			conn_close_fd(c);
+			continue;
+		}
+		if (c->stalled && SMTP_OUT_MAX - c->smtp.outlen >=
+		    SMTP_OUT_ROOM)
+			conn_run(lp, c);
+		if (re & (POLLIN | POLLHUP))
+			conn_read(lp, c);
+		if (conn_out_left(c) && conn_flush(c) != 0)
+			conn_close_fd(c);
 	}
 }
 
 static void *
 loop_main(void *arg)
 {
-	struct srv *s = arg;
+	struct srv_loop *lp = arg;
+	struct srv *s = lp->s;
 	size_t i;
 
 	for (;;) {
-		size_t n = 0, nfixed;
+		size_t n = 0, nfixed, nls;
 		int64_t now = gd_now_ms(), next = now + 1000;
-		int timeout, rc;
+		int timeout, rc, polls_ls;
 
-		/* sweep: go on with input left behind a full reply buffer,
-		 * flush, close finished connections */
-		for (i = 0; i < s->nc; ) {
-			struct srv_conn *c = s->c[i];
-			if (c->fd >= 0 && c->stalled &&
-			    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM)
-				conn_run(s, c);
-			if (c->fd >= 0 && conn_out_left(c) && !c->tls_hs &&
-			    conn_flush(c) != 0)
-				conn_close_fd(c);
-			/* plaintext the engine holds: poll cannot see it */
-			if (c->tls != NULL && !c->tls_hs && conn_can_read(c) &&
-			    tls_app_pending(c->tls)) {
-				conn_read(s, c);
-				if (c->fd >= 0 && conn_out_left(c) &&
-				    conn_flush(c) != 0)
-					conn_close_fd(c);
-				if (c->tls != NULL && conn_can_read(c) &&
-				    tls_app_pending(c->tls))
-					next = now;
-			}
-			if (c->fd >= 0 && c->stalled &&
-			    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM)
-				next = now;	/* more to do: do not sleep */
-			if (c->fd >= 0 && c->eof && !c->job_busy &&
-			    !c->closing) {
-				conn_run(s, c);
-				/* what is left is an unfinished line or
-				 * unfinished data, unless the replies must be
-				 * flushed first */
-				if (!c->job_busy && !c->closing &&
-				    SMTP_OUT_MAX - c->smtp.outlen >=
-				    SMTP_OUT_ROOM) {
-					(void)smtp_eof(&c->smtp,
-					    "connection closed");
-					c->closing = 1;
-					(void)conn_flush(c);
-				}
-			}
-			if (!c->job_busy && (c->fd < 0 ||
-			    (c->closing && !conn_out_left(c)))) {
-				conn_free(s, i);
-				continue;
-			}
-			i++;
-		}
-		if (s->stopping && s->nc == 0)
+		loop_sweep(lp, now, &next);
+		if (lp->stopping && lp->nc == 0)
 			break;
 
-		if (s->cappfd < s->nc + s->nls + 2) {
-			size_t cap = s->nc + s->nls + 64;
-			struct pollfd *p = gd_reallocarray(s->pfd, cap,
+		nls = lp->stopping ? 0 : s->nls;
+		if (lp->cappfd < lp->nc + nls + 2) {
+			size_t cap = lp->nc + nls + 64;
+			struct pollfd *p = gd_reallocarray(lp->pfd, cap,
 			    sizeof(*p));
 			if (p == NULL) {
 				struct timespec ts = { 0, 10000000 };
 				nanosleep(&ts, NULL);
 				continue;
 			}
-			s->pfd = p;
-			s->cappfd = cap;
+			lp->pfd = p;
+			lp->cappfd = cap;
 		}
-		s->pfd[n].fd = s->ctl[0];
-		s->pfd[n++].events = POLLIN;
-		s->pfd[n].fd = be_wake_fd(s->be);
-		s->pfd[n++].events = POLLIN;
-		for (i = 0; i < s->nls; i++) {
-			struct srv_listener *l = &s->ls[i];
-			s->pfd[n].fd = (l->fd >= 0 && l->paused_until <= now) ?
-			    l->fd : -1;
-			s->pfd[n++].events = POLLIN;
-			if (l->paused_until > now && l->paused_until < next)
-				next = l->paused_until;
+		lp->pfd[n].fd = lp->ctl[0];
+		lp->pfd[n++].events = POLLIN;
+		lp->pfd[n].fd = be_doneq_fd(&lp->dq);
+		lp->pfd[n++].events = POLLIN;
+		polls_ls = lp->paused_until <= now;
+		if (!polls_ls && lp->paused_until < next)
+			next = lp->paused_until;
+		for (i = 0; i < nls; i++) {
+			lp->pfd[n].fd = polls_ls ? s->ls[i]->fd : -1;
+			lp->pfd[n++].events = POLLIN;
 		}
 		nfixed = n;
-		for (i = 0; i < s->nc; i++) {
-			struct srv_conn *c = s->c[i];
+		for (i = 0; i < lp->nc; i++) {
+			struct srv_conn *c = lp->c[i];
 			short ev = 0;
 			if (c->fd >= 0 && c->tls != NULL)
 				ev = tls_events(c->tls, c->tls_hs ||
@@ -936,9 +1315,9 @@ loop_main(void *arg)
 				if (c->fd >= 0 && c->smtp.outlen > 0)
 					ev |= POLLOUT;
 			}
-			s->pfd[n].fd = ev ? c->fd : -1;
-			s->pfd[n].events = ev;
-			s->pfd[n].revents = 0;
+			lp->pfd[n].fd = ev ? c->fd : -1;
+			lp->pfd[n].events = ev;
+			lp->pfd[n].revents = 0;
 			n++;
 			if (c->job_busy && !c->job.timed_out &&
 			    c->job.deadline_ms < next)
@@ -948,84 +1327,51 @@ loop_main(void *arg)
 				next = c->deadline;
 		}
 		timeout = next <= now ? 0 : (int)(next - now);
-		rc = poll(s->pfd, (nfds_t)n, timeout);
+		rc = poll(lp->pfd, (nfds_t)n, timeout);
 		if (rc < 0 && errno != EINTR) {
 			log_err(s->log, "poll: %s", strerror(errno));
 			continue;
 		}
 		now = gd_now_ms();
 		if (rc > 0) {
-			if (s->pfd[0].revents & POLLIN) {
-				char buf[16];
-				while (read(s->ctl[0], buf, sizeof(buf)) > 0)
-					;
-				pthread_mutex_lock(&s->mu);
-				if (s->stop_req && !s->stopping)
-					begin_stop(s);
-				pthread_mutex_unlock(&s->mu);
-			}
-			if (s->pfd[1].revents & POLLIN) {
-				struct be_job *j = be_take_done(s->be);
+			int paused = 0;
+			if (lp->pfd[0].revents & POLLIN)
+				paused = loop_ctl(lp);
+			if (lp->pfd[1].revents & POLLIN) {
+				struct be_job *j = be_doneq_take(&lp->dq);
 				while (j != NULL) {
 					struct be_job *nx = j->next;
-					job_done(s, j->owner);
+					job_done(lp, j->owner);
 					j = nx;
 				}
 			}
-			for (i = 0; i < s->nls; i++)
-				if (s->ls[i].fd >= 0 &&
-				    (s->pfd[2 + i].revents & POLLIN))
-					accept_clients(s, &s->ls[i]);
-			/* connections polled are the first (n - nfixed) of
-			 * s->c; accepts above only appended to it */
-			for (i = 0; i < n - nfixed; i++) {
-				struct srv_conn *c = s->c[i];
-				short re = s->pfd[nfixed + i].revents;
-				if (re == 0 || c->fd < 0)
-					continue;
-				if (re & (POLLERR | POLLNVAL)) {
-					conn_close_fd(c);
-					continue;
-				}
-				if (c->tls_hs) {
-					conn_hs(s, c);
-					continue;
-				}
-				if ((re & POLLOUT) && conn_flush(c) != 0) {
-					conn_close_fd(c);
-					continue;
-				}
-				if (c->stalled && SMTP_OUT_MAX -
-				    c->smtp.outlen >= SMTP_OUT_ROOM)
-					conn_run(s, c);
-				if (re & (POLLIN | POLLHUP))
-					conn_read(s, c);
-				if (conn_out_left(c) && conn_flush(c) != 0)
-					conn_close_fd(c);
-			}
+			/* after a barrier the listener array may differ from
+			 * the one polled: poll again first */
+			for (i = 0; !paused && !lp->stopping && i < nls; i++)
+				if (s->ls[i]->fd >= 0 &&
+				    (lp->pfd[2 + i].revents & POLLIN))
+					accept_clients(lp, s->ls[i]);
+			loop_events(lp, lp->pfd + nfixed, n - nfixed);
 		}
-		check_timers(s, now);
+		check_timers(lp, now);
 	}
 	pthread_mutex_lock(&s->mu);
-	s->finished = 1;
+	s->nfinished++;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-	for (i = 0; i < s->nls; i++)
-		log_info(s->ls[i].log, "shutdown completed for [%s]",
-		    s->ls[i].cfg->listen_interface);
 	return NULL;
 }
 
 /* ---- lifecycle ---- */
 
 struct srv *
-srv_new(const struct cfg_app *app, struct logger *log, char *err,
-    size_t errlen)
+srv_new(struct cfg_app *app, struct logger *log, char *err, size_t errlen)
 {
 	struct srv *s;
 	size_t i, used = 0;
 	int failed = 0;
 
+	err[0] = '\0';
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->ls = calloc(app->nservers ? app->nservers : 1,
 	    sizeof(*s->ls))) == NULL) {
@@ -1033,105 +1379,136 @@ srv_new(const struct cfg_app *app, struct logger *log, char *err,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	s->app = app;
 	s->log = log;
-	s->ctl[0] = s->ctl[1] = -1;
+	pthread_mutex_init(&s->amu, NULL);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	err[0] = '\0';
+	if ((s->cur = gen_new(s, app, err, errlen, &used)) == NULL)
+		failed = 1;
 	for (i = 0; i < app->nservers; i++) {
 		const struct cfg_server *cfg = &app->servers[i];
-		char e1[512];
-		int fd;
+		struct srv_listener *l;
 
 		if (!cfg->is_enabled)
 			continue;
-		if ((fd = listen_on(cfg->listen_interface, e1,
-		    sizeof(e1))) < 0) {
-			int n = snprintf(err + used, errlen - used, "%s%s",
-			    used ? "\n" : "", e1);
-			if (n > 0 && (size_t)n < errlen - used)
-				used += (size_t)n;
+		if ((l = listener_new(s, cfg, err, errlen, &used)) == NULL) {
 			failed = 1;
 			continue;
 		}
-		s->ls[s->nls].fd = fd;
-		s->ls[s->nls].cfg = cfg;
-		s->ls[s->nls].log = log;
-		if (strcmp(cfg->log_file, log_dest(log)) != 0) {
-			struct logger *sl = log_open(cfg->log_file,
-			    log_get_level(log), e1, sizeof(e1));
-			if (sl == NULL) {	/* CFG-11: unwritable log file */
-				int n = snprintf(err + used, errlen - used,
-				    "%s%s", used ? "\n" : "", e1);
-				if (n > 0 && (size_t)n < errlen - used)
-					used += (size_t)n;
-				failed = 1;
-			} else {
-				s->ls[s->nls].log = sl;
-				s->ls[s->nls].own_log = 1;
-			}
-		}
-		if (cfg->tls.start_tls_on || cfg->tls.tls_always_on) {
-			/* TLS-01: the key pair is read once, here */
-			s->ls[s->nls].tls = tls_ctx_new(cfg, s->ls[s->nls].log,
-			    e1, sizeof(e1));
-			if (s->ls[s->nls].tls == NULL) {
-				int n = snprintf(err + used, errlen - used,
-				    "%s%s", used ? "\n" : "", e1);
-				if (n > 0 && (size_t)n < errlen - used)
-					used += (size_t)n;
-				failed = 1;
-			}
-		}
-		if (!failed)
-			log_info(s->ls[s->nls].log, "Listening on TCP %s",
-			    cfg->listen_interface);
-		s->nls++;
+		s->ls[s->nls++] = l;
+		if (s->cur != NULL)
+			listener_attach(s, l, s->cur, i);
 	}
 	if (!failed && s->nls == 0) {
 		snprintf(err, errlen, "there are no servers that can start, "
 		    "please check your config");
 		failed = 1;
 	}
-	if (!failed && pipe(s->ctl) != 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		failed = 1;
-	}
 	if (failed) {
 		srv_free(s);
 		return NULL;
 	}
-	(void)set_nonblock(s->ctl[0]);
-	(void)set_nonblock(s->ctl[1]);
+	for (i = 0; i < s->nls; i++)
+		log_info(s->ls[i]->log, "Listening on TCP %s", s->ls[i]->iface);
 	return s;
+}
+
+/* online_cpus - io_threads 0 (OPS [DEV]): one loop per online CPU. */
+static int
+online_cpus(void)
+{
+#ifdef _SC_NPROCESSORS_ONLN
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n > 0)
+		return n > SRV_LOOPS_MAX ? SRV_LOOPS_MAX : (int)n;
+#endif
+	return 1;
 }
 
 int
 srv_start(struct srv *s, struct backend *b, char *err, size_t errlen)
 {
-	int rc;
+	int i, n = s->cur->app->io_threads;
 
-	s->be = b;
-	rc = pthread_create(&s->thread, NULL, loop_main, s);
-
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot start I/O thread: %s",
-		    strerror(rc));
+	if (n <= 0)
+		n = online_cpus();
+	if (n > SRV_LOOPS_MAX)
+		n = SRV_LOOPS_MAX;
+	if ((s->loops = calloc((size_t)n, sizeof(*s->loops))) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	s->started = 1;
+	s->be = b;
+	s->nloops = n;
+	for (i = 0; i < n; i++) {
+		struct srv_loop *lp = &s->loops[i];
+		lp->s = s;
+		lp->idx = i;
+		lp->ctl[0] = lp->ctl[1] = -1;
+		lp->dq.wake[0] = lp->dq.wake[1] = -1;
+	}
+	for (i = 0; i < n; i++) {
+		struct srv_loop *lp = &s->loops[i];
+		int rc;
+
+		if (pipe(lp->ctl) != 0) {
+			lp->ctl[0] = lp->ctl[1] = -1;
+			snprintf(err, errlen, "pipe: %s", strerror(errno));
+			goto fail;
+		}
+		(void)set_nonblock(lp->ctl[0]);
+		(void)set_nonblock(lp->ctl[1]);
+		if (be_doneq_init(&lp->dq, err, errlen) != 0)
+			goto fail;
+		if ((rc = pthread_create(&lp->thread, NULL, loop_main,
+		    lp)) != 0) {
+			snprintf(err, errlen, "cannot start I/O thread: %s",
+			    strerror(rc));
+			goto fail;
+		}
+		lp->started = 1;
+	}
+	log_debug(s->log, "%d I/O thread%s", n, n == 1 ? "" : "s");
 	return 0;
+fail:
+	/* the loops started so far stop; srv_free frees the rest */
+	(void)srv_shutdown(s, 5000);
+	return -1;
+}
+
+/* close_listener - stop accepting on l (SMTP-61; reload removal). */
+static void
+close_listener(struct srv_listener *l)
+{
+	if (l->fd < 0)
+		return;
+	(void)close(l->fd);
+	l->fd = -1;
+	log_info(l->log, "Server [%s] has stopped accepting new clients",
+	    l->iface);
 }
 
 int
 srv_shutdown(struct srv *s, long timeout_ms)
 {
 	struct timespec until;
-	int rc = 0;
+	size_t k;
+	int i, rc = 0, started = 0;
 
-	if (!s->started)
+	for (i = 0; i < s->nloops; i++)
+		started += s->loops[i].started;
+	if (started == 0)
 		return 0;
+	/* the listeners close while every loop waits at the barrier, so no
+	 * loop is inside accept() on a descriptor being closed */
+	if (srv_pause(s, timeout_ms) != 0)
+		return -1;
+	for (k = 0; k < s->nls; k++)
+		close_listener(s->ls[k]);
+	pthread_mutex_lock(&s->mu);
+	s->stop_req = 1;
+	pthread_mutex_unlock(&s->mu);
+	srv_resume(s);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += timeout_ms / 1000;
 	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
@@ -1140,17 +1517,192 @@ srv_shutdown(struct srv *s, long timeout_ms)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&s->mu);
-	s->stop_req = 1;
-	while (write(s->ctl[1], "s", 1) < 0 && errno == EINTR)
-		;
-	while (!s->finished && rc == 0)
+	while (s->nfinished < started && rc == 0)
 		if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0)
 			rc = -1;
 	pthread_mutex_unlock(&s->mu);
 	if (rc != 0)
-		return -1;	/* the loop still runs: do not join or free */
-	pthread_join(s->thread, NULL);
-	s->started = 0;
+		return -1;	/* loops still run: do not join or free */
+	for (i = 0; i < s->nloops; i++)
+		if (s->loops[i].started) {
+			pthread_join(s->loops[i].thread, NULL);
+			s->loops[i].started = 0;
+		}
+	s->nfinished = 0;
+	for (k = 0; k < s->nls; k++)
+		log_info(s->ls[k]->log, "shutdown completed for [%s]",
+		    s->ls[k]->iface);
+	return 0;
+}
+
+/* free_dead - listeners closed by a reload whose sessions are all gone. */
+static void
+free_dead(struct srv *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->ndead; ) {
+		struct srv_listener *l = s->dead[i];
+		unsigned long active;
+
+		pthread_mutex_lock(&s->amu);
+		active = l->active;
+		pthread_mutex_unlock(&s->amu);
+		if (active == 0) {
+			listener_free(s, l);
+			s->dead[i] = s->dead[--s->ndead];
+			continue;
+		}
+		i++;
+	}
+}
+
+/* find_listener - the live listener for iface, or NULL. */
+static struct srv_listener *
+find_listener(struct srv *s, const char *iface)
+{
+	size_t i;
+
+	for (i = 0; i < s->nls; i++)
+		if (strcmp(s->ls[i]->iface, iface) == 0)
+			return s->ls[i];
+	return NULL;
+}
+
+/* What a reload does to one enabled server of the new config. */
+struct srv_plan {
+	struct srv_listener	*l;		/* kept or new */
+	int			is_new;
+	struct logger		*newlog;	/* kept: log to switch to */
+	int			newlog_own;
+	int			reopen;		/* kept: same own log file */
+};
+
+int
+srv_reload(struct srv *s, struct cfg_app *app, struct backend *nb,
+    int level, char *err, size_t errlen)
+{
+	struct srv_plan *plan;
+	struct srv_listener **nls = NULL, **dead = NULL;
+	struct srv_gen *gen, *oldgen;
+	size_t i, k, used = 0, nnls = 0;
+	int failed = 0;
+	char e1[512];
+
+	err[0] = '\0';
+	free_dead(s);
+	if ((plan = calloc(app->nservers ? app->nservers : 1,
+	    sizeof(*plan))) == NULL ||
+	    (nls = calloc(app->nservers + s->nls + 1, sizeof(*nls))) == NULL ||
+	    (dead = gd_reallocarray(s->dead, s->ndead + s->nls + 1,
+	    sizeof(*dead))) == NULL) {
+		free(plan);
+		free(nls);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->dead = dead;
+	/* 1. everything that can fail, before anything changes */
+	gen = gen_new(s, app, err, errlen, &used);
+	failed = gen == NULL;
+	for (i = 0; i < app->nservers; i++) {
+		const struct cfg_server *cfg = &app->servers[i];
+		struct srv_plan *p = &plan[i];
+
+		if (!cfg->is_enabled)
+			continue;
+		if ((p->l = find_listener(s, cfg->listen_interface)) == NULL) {
+			p->is_new = 1;
+			if ((p->l = listener_new(s, cfg, err, errlen,
+			    &used)) == NULL)
+				failed = 1;
+			continue;
+		}
+		if (strcmp(cfg->log_file, log_dest(p->l->log)) == 0) {
+			p->reopen = p->l->own_log;
+			continue;
+		}
+		if ((p->newlog = server_log(s, cfg->log_file, &p->newlog_own,
+		    e1, sizeof(e1))) == NULL) {
+			errs_add(err, errlen, &used, e1);
+			failed = 1;
+		}
+	}
+	if (!failed && srv_pause(s, 10000) != 0) {
+		errs_add(err, errlen, &used, "the I/O threads did not pause "
+		    "within 10 s");
+		failed = 1;
+	}
+	if (failed) {
+		for (i = 0; i < app->nservers; i++) {
+			if (plan[i].is_new)
+				listener_free(s, plan[i].l);
+			if (plan[i].newlog_own)
+				log_close(plan[i].newlog);
+		}
+		gen_free(gen);
+		free(plan);
+		free(nls);
+		return -1;
+	}
+
+	/* 2. with every loop paused: switch */
+	oldgen = s->cur;
+	s->cur = gen;
+	for (i = 0; i < app->nservers; i++) {
+		struct srv_plan *p = &plan[i];
+		struct logger *ol;
+		int oown;
+
+		if (p->l == NULL)
+			continue;
+		listener_attach(s, p->l, gen, i);
+		nls[nnls++] = p->l;
+		if (p->newlog != NULL) {
+			ol = p->l->log;
+			oown = p->l->own_log;
+			p->l->log = p->newlog;
+			p->l->own_log = p->newlog_own;
+			p->newlog = oown ? ol : NULL;	/* closed below */
+			p->newlog_own = oown;
+		}
+	}
+	for (k = 0; k < s->nls; k++) {
+		struct srv_listener *l = s->ls[k];
+		for (i = 0; i < nnls && nls[i] != l; i++)
+			;
+		if (i < nnls)
+			continue;
+		close_listener(l);
+		l->dead = 1;
+		s->dead[s->ndead++] = l;
+	}
+	free(s->ls);
+	s->ls = nls;
+	s->nls = nnls;
+	if (nb != NULL)
+		s->be = nb;
+	for (k = 0; k < s->nls; k++)
+		if (s->ls[k]->own_log)
+			log_set_level(s->ls[k]->log, (enum log_level)level);
+	srv_resume(s);
+
+	/* 3. after: old logs, old generation, what changed */
+	for (i = 0; i < app->nservers; i++) {
+		struct srv_plan *p = &plan[i];
+
+		if (gen->tls[i] != NULL)
+			tls_ctx_set_cfg(gen->tls[i], &app->servers[i]);
+		if (p->newlog_own)
+			log_close(p->newlog);
+		if (p->reopen && log_reopen(p->l->log, e1, sizeof(e1)) != 0)
+			log_err(s->log, "%s", e1);
+		if (p->is_new)
+			log_info(p->l->log, "Listening on TCP %s", p->l->iface);
+	}
+	gen_drop(s, oldgen);
+	free_dead(s);
+	free(plan);
 	return 0;
 }
 
@@ -1162,8 +1714,8 @@ srv_reopen_logs(struct srv *s)
 
 	for (i = 0; i < s->nls; i++) {
 		char err[512];
-		if (s->ls[i].own_log &&
-		    log_reopen(s->ls[i].log, err, sizeof(err)) != 0) {
+		if (s->ls[i]->own_log &&
+		    log_reopen(s->ls[i]->log, err, sizeof(err)) != 0) {
 			log_err(s->log, "%s", err);
 			rc = -1;
 		}
@@ -1178,19 +1730,19 @@ srv_tls_reload(struct srv *s)
 	int rc = 0;
 
 	for (i = 0; i < s->nls; i++) {
+		struct srv_listener *l = s->ls[i];
 		char err[512];
 		int r;
 
-		if (s->ls[i].tls == NULL)
+		if (l->tls == NULL)
 			continue;
-		r = tls_ctx_reload_if_changed(s->ls[i].tls, err, sizeof(err));
+		r = tls_ctx_reload_if_changed(l->tls, err, sizeof(err));
 		if (r < 0) {
-			log_err(s->ls[i].log, "%s (keeping the old certificate)",
-			    err);
+			log_err(l->log, "%s (keeping the old certificate)", err);
 			rc = -1;
 		} else if (r > 0)
-			log_info(s->ls[i].log, "[%s] TLS certificate reloaded",
-			    s->ls[i].cfg->listen_interface);
+			log_info(l->log, "[%s] TLS certificate reloaded",
+			    l->iface);
 	}
 	return rc;
 }
@@ -1199,29 +1751,38 @@ void
 srv_free(struct srv *s)
 {
 	size_t i;
+	int k;
 
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->nc; i++) {
-		conn_close_fd(s->c[i]);
-		tls_conn_free(s->c[i]->tls);
-		env_free(&s->c[i]->env);
-		free(s->c[i]);
+	for (k = 0; k < s->nloops; k++) {
+		struct srv_loop *lp = &s->loops[k];
+		for (i = 0; i < lp->nc; i++) {
+			struct srv_conn *c = lp->c[i];
+			conn_close_fd(c);
+			tls_conn_free(c->tls);
+			env_free(&c->env);
+			gen_drop(s, c->gen);
+			free(c);
+		}
+		free(lp->c);
+		free(lp->pfd);
+		if (lp->ctl[0] >= 0) {
+			(void)close(lp->ctl[0]);
+			(void)close(lp->ctl[1]);
+		}
+		be_doneq_destroy(&lp->dq);
 	}
-	for (i = 0; i < s->nls; i++) {
-		if (s->ls[i].fd >= 0)
-			(void)close(s->ls[i].fd);
-		if (s->ls[i].own_log)
-			log_close(s->ls[i].log);
-		tls_ctx_free(s->ls[i].tls);
-	}
-	for (i = 0; i < 2; i++)
-		if (s->ctl[i] >= 0)
-			(void)close(s->ctl[i]);
+	free(s->loops);
+	for (i = 0; i < s->nls; i++)
+		listener_free(s, s->ls[i]);
+	for (i = 0; i < s->ndead; i++)
+		listener_free(s, s->dead[i]);
+	gen_drop(s, s->cur);
+	pthread_mutex_destroy(&s->amu);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s->ls);
-	free(s->c);
-	free(s->pfd);
+	free(s->dead);
 	free(s);
 }

@@ -1,9 +1,13 @@
 /*
- * server.h - the listeners and the poll loop (SPEC 3.1, 3.14, 3.15).
+ * server.h - the listeners and the poll loops (SPEC 3.1, 3.14, 3.15, 8.4).
  *
- * One I/O thread runs the loop: it accepts, reads, feeds smtp.c, writes
- * replies, submits jobs to the backend and picks up their results from the
- * backend's wake-up pipe.  It never blocks: no disk, no DNS, no fsync.
+ * io_threads loops each run poll() over their own connections and all the
+ * listeners: they accept, read, feed smtp.c, write replies, submit jobs to
+ * the backend and pick up results from their own done queue.  They never
+ * block: no disk, no DNS, no fsync.  The control thread (the caller of
+ * these functions) changes what the loops share - listeners, the current
+ * config, the backend - only while every loop is paused at a barrier, so
+ * the loops read shared state without locks.
  */
 #ifndef GD_SERVER_H
 #define GD_SERVER_H
@@ -17,18 +21,33 @@ struct logger;
 struct srv;
 
 /* srv_new - bind a listener for every enabled server of app (SMTP-01),
- * before privileges are dropped.  app and log are borrowed and must
- * outlive the srv.  NULL with every error in err ("\n"-separated) when one
- * cannot listen (CFG-11). */
-struct srv	*srv_new(const struct cfg_app *app, struct logger *log,
+ * before privileges are dropped.  app is a shared config (cfg_share); the
+ * srv takes a reference.  log is borrowed and must outlive the srv.  NULL
+ * with every error in err ("\n"-separated) when one cannot listen. */
+struct srv	*srv_new(struct cfg_app *app, struct logger *log,
 		    char *err, size_t errlen);
-/* srv_start - run the poll loop on a new thread, feeding backend b
- * (borrowed; it must outlive the loop). */
+/* srv_start - run the poll loops (app io_threads, 0 = online CPUs) on new
+ * threads, feeding backend b (borrowed; it must outlive its use: see
+ * srv_reload). */
 int		 srv_start(struct srv *s, struct backend *b, char *err,
 		    size_t errlen);
+/* srv_reload - hot reload (SPEC 8.4): bind listeners for servers that are
+ * new or newly enabled and build TLS contexts for the new config first;
+ * if any of that fails nothing changes (-1, every error in err).  Then,
+ * with the loops paused: the new config becomes current (allowed_hosts
+ * and per-server timeouts apply to live sessions from their next use;
+ * host_name, max_size and the rest to new sessions), listeners of
+ * removed or disabled servers close and their sessions get the shutdown
+ * treatment of SMTP-61, server logs are re-pointed or reopened, log
+ * levels set, and nb (when not NULL) replaces the backend for new jobs;
+ * jobs already with the old backend come home as before, so the caller
+ * may drain and free the old backend once this returns.  app: shared
+ * config, the srv takes a reference. */
+int		 srv_reload(struct srv *s, struct cfg_app *app,
+		    struct backend *nb, int level, char *err, size_t errlen);
 /* srv_shutdown - stop accepting, send 421 to idle sessions, let sessions
  * in data or waiting for the backend finish, wait up to timeout_ms for
- * the loop to end (SMTP-61).  Returns 0, or -1 if time ran out. */
+ * the loops to end (SMTP-61).  Returns 0, or -1 if time ran out. */
 int		 srv_shutdown(struct srv *s, long timeout_ms);
 /* srv_reopen_logs - reopen the servers' own log files (OPS-10); called
  * on the control thread (log_reopen swaps the fd under the log's lock). */
@@ -36,7 +55,7 @@ int		 srv_reopen_logs(struct srv *s);
 /* srv_tls_reload - TLS-07: reload the certificate/key of every TLS
  * server whose files changed on disk (for new sessions; live ones keep
  * theirs).  Failures are logged and keep the old files; -1 if any.  Safe
- * on the control thread while the loop runs. */
+ * on the control thread while the loops run. */
 int		 srv_tls_reload(struct srv *s);
 void		 srv_free(struct srv *s);
 

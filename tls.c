@@ -172,6 +172,7 @@ struct tls_stamp {
 struct tls_ctx {
 	const struct cfg_server	*cfg;
 	struct logger		*log;
+	int			 refs;		/* under tls_mu */
 	struct tls_mat		*cur;		/* under tls_mu */
 	struct tls_stamp	 st[3];		/* cert, key, CAs */
 };
@@ -855,6 +856,7 @@ tls_ctx_new(const struct cfg_server *cfg, struct logger *log, char *err,
 	}
 	ctx->cfg = cfg;
 	ctx->log = log;
+	ctx->refs = 1;
 	if (cfg->tls.proto_clamped && log != NULL)
 		log_warn(log, "[%s] TLS 1.3 is not available (BearSSL): "
 		    "protocols max is tls1.2", cfg->listen_interface);
@@ -892,10 +894,32 @@ tls_ctx_reload_if_changed(struct tls_ctx *ctx, char *err, size_t errlen)
 	return 1;
 }
 
+struct tls_ctx *
+tls_ctx_hold(struct tls_ctx *ctx)
+{
+	pthread_mutex_lock(&tls_mu);
+	ctx->refs++;
+	pthread_mutex_unlock(&tls_mu);
+	return ctx;
+}
+
+void
+tls_ctx_set_cfg(struct tls_ctx *ctx, const struct cfg_server *cfg)
+{
+	ctx->cfg = cfg;
+}
+
 void
 tls_ctx_free(struct tls_ctx *ctx)
 {
+	int last;
+
 	if (ctx == NULL)
+		return;
+	pthread_mutex_lock(&tls_mu);
+	last = --ctx->refs == 0;
+	pthread_mutex_unlock(&tls_mu);
+	if (!last)
 		return;
 	mat_unref(ctx->cur);
 	free(ctx);

@@ -47,8 +47,17 @@ struct tls_ctx	*tls_ctx_new(const struct cfg_server *cfg, struct logger *log,
 int		 tls_ctx_reload_if_changed(struct tls_ctx *ctx, char *err,
 		    size_t errlen);
 
-/* tls_ctx_free - drop the context; sessions still running keep the
- * material they started with until tls_conn_free. */
+/* tls_ctx_hold - one more reference: a hot reload that keeps a server's
+ * TLS settings shares its context, session cache included. */
+struct tls_ctx	*tls_ctx_hold(struct tls_ctx *ctx);
+/* tls_ctx_set_cfg - read file names from cfg from now on (an equal config
+ * that replaced the one given to tls_ctx_new; it must outlive the
+ * context's use by tls_ctx_reload_if_changed).  Control thread only. */
+void		 tls_ctx_set_cfg(struct tls_ctx *ctx, const struct cfg_server *cfg);
+
+/* tls_ctx_free - drop a reference; the last one frees the context.
+ * Sessions still running keep the material they started with until
+ * tls_conn_free. */
 void		 tls_ctx_free(struct tls_ctx *ctx);
 
 /* tls_conn_new - a server-side session on the current material, ready for
