@@ -773,7 +773,7 @@ conn_run(struct srv_loop *lp, struct srv_conn *c)
 	c->stalled = 0;
 	if (c->proxy_wait && c->inlen > 0 && !c->closing) {
 		struct proxy_info pi;
-		int n = proxy_parse_v1(c->in, c->inlen, &pi);
+		int n = proxy_parse(c->in, c->inlen, &pi);
 		char esc[64];
 
 		if (n == 0)

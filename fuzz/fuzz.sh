@@ -22,13 +22,13 @@ CFLAGS="-std=c99 -g -O1 -fno-omit-frame-pointer -I. \
     -fsanitize=address,undefined -fno-sanitize-recover=undefined"
 
 # max_len per target: a few pipelined commands and a DATA body; one path;
-# a header block; a config; one PROXY line and a bit.
+# a header block; a config; one PROXY header (v2: up to 1024) and a bit.
 maxlen() {
 	case $1 in
 	smtp|data|mime|json) echo 4096 ;;
 	config) echo 8192 ;;
 	path) echo 600 ;;
-	proxy) echo 256 ;;
+	proxy) echo 1100 ;;
 	esac
 }
 

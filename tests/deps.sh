@@ -37,6 +37,18 @@ if [ "$what" = test ]; then
 	PATH=$PATH:/usr/sbin:/usr/local/sbin command -v mariadbd \
 	    >/dev/null 2>&1 || missing="$missing mariadb-server"
 	command -v mariadb >/dev/null 2>&1 || missing="$missing mariadb-client"
+	# test_proxies.py: the proxies people put in front of the daemon
+	PATH=$PATH:/usr/sbin:/usr/local/sbin command -v haproxy \
+	    >/dev/null 2>&1 || missing="$missing haproxy"
+	PATH=$PATH:/usr/sbin:/usr/local/sbin command -v nginx \
+	    >/dev/null 2>&1 || missing="$missing nginx"
+	mailmod=no
+	for f in /usr/lib/nginx/modules/ngx_mail_module.so \
+	    /usr/lib*/nginx/modules/ngx_mail_module.so \
+	    /usr/lib/*/nginx/modules/ngx_mail_module.so; do
+		[ -f "$f" ] && mailmod=yes
+	done
+	[ $mailmod = yes ] || missing="$missing libnginx-mod-mail"
 fi
 [ -z "$missing" ] && exit 0
 
