@@ -787,9 +787,11 @@ conn_run(struct srv_loop *lp, struct srv_conn *c)
 			c->inlen = 0;
 			return;
 		}
-		if (!pi.unknown)	/* [DEV] UNKNOWN keeps the peer */
+		if (!pi.unknown) {	/* [DEV] UNKNOWN keeps the peer */
 			gd_strlcpy(c->env.remote_ip, pi.src,
 			    sizeof(c->env.remote_ip));
+			c->env.remote_port = pi.sport;
+		}
 		memmove(c->in, c->in + n, c->inlen - (size_t)n);
 		c->inlen -= (size_t)n;
 		c->proxy_wait = 0;
