@@ -154,7 +154,7 @@ cerr(struct ctx *c, const struct json_value *at, const char *fmt, ...)
 	/* a cut message is still a useful one */
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (at != NULL)
+	if (at != NULL && at->line > 0)	/* 0: built in memory (API-02) */
 		cfg_errors_add(c->errs, "%s: %s at line %d column %d", c->name,
 		    msg, at->line, at->col);
 	else
@@ -843,9 +843,33 @@ cfg_load_string(const char *json, size_t len, const char *name,
 {
 	struct cfg_errors mine = { NULL, 0, 0 };
 	struct json_value *root;
+	char jerr[256];
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (errs == NULL)
+		errs = &mine;
+	if (name == NULL)
+		name = "config";
+	root = json_parse(json, len, JSON_COMMENTS, jerr, sizeof(jerr));
+	if (root == NULL)
+		cfg_errors_add(errs, "%s: could not parse config file: %s",
+		    name, jerr);
+	else {
+		rc = cfg_load_json(root, name, out, errs);
+		json_free(root);
+	}
+	cfg_errors_free(&mine);
+	return rc;
+}
+
+int
+cfg_load_json(const struct json_value *root, const char *name,
+    struct cfg_app *out, struct cfg_errors *errs)
+{
+	struct cfg_errors mine = { NULL, 0, 0 };
 	struct cfg_app a;
 	struct ctx c;
-	char jerr[256];
 	int before, rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -856,14 +880,7 @@ cfg_load_string(const char *json, size_t len, const char *name,
 	c.name = name != NULL ? name : "config";
 	c.errs = errs;
 	gd_hostname(c.host, sizeof(c.host));
-	root = json_parse(json, len, JSON_COMMENTS, jerr, sizeof(jerr));
-	if (root == NULL) {
-		cfg_errors_add(errs, "%s: could not parse config file: %s",
-		    c.name, jerr);
-		goto done;
-	}
 	load_app(&c, root, &a);
-	json_free(root);
 	if (errs->count != before) {
 		cfg_free(&a);
 		goto done;

@@ -118,6 +118,10 @@ void	cfg_errors_free(struct cfg_errors *e);
  * their content is tls.c's business.
  */
 int	cfg_load_file(const char *path, struct cfg_app *out, struct cfg_errors *errs);
+/* cfg_load_json - the same from a parsed document (API-02's struct
+ * config); values without a position (line 0) are named without one. */
+int	cfg_load_json(const struct json_value *root, const char *name,
+	    struct cfg_app *out, struct cfg_errors *errs);
 int	cfg_load_string(const char *json, size_t len, const char *name,
 	    struct cfg_app *out, struct cfg_errors *errs);
 /* cfg_tls_supported - 1: TLS is built in (tls.c).  When 0, an enabled

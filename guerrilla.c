@@ -638,6 +638,157 @@ gd_reload_config_string(struct gd_daemon *d, const char *json, size_t len,
 	    errs);
 }
 
+/* ---- config from a structure (API-02) ---- */
+
+struct gd_config {
+	struct json_value	*root;
+};
+
+struct gd_config *
+gd_config_new(void)
+{
+	struct gd_config *c = calloc(1, sizeof(*c));
+
+	if (c != NULL && (c->root = json_new_object()) == NULL) {
+		free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+void
+gd_config_free(struct gd_config *c)
+{
+	if (c == NULL)
+		return;
+	json_free(c->root);
+	free(c);
+}
+
+/* child - member key of object v, or element key (decimal) of array v;
+ * created as an object when absent (an index of n appends). */
+static struct json_value *
+child(struct json_value *v, const char *key, size_t len)
+{
+	char k[128];
+	size_t i, idx = 0;
+
+	if (len == 0 || len >= sizeof(k))
+		return NULL;
+	memcpy(k, key, len);
+	k[len] = '\0';
+	if (v->type == JSON_ARRAY) {
+		for (i = 0; i < len; i++) {
+			if (k[i] < '0' || k[i] > '9' || idx > 100000)
+				return NULL;
+			idx = idx * 10 + (size_t)(k[i] - '0');
+		}
+		if (idx < v->u.arr.n)
+			return v->u.arr.items[idx];
+		if (idx != v->u.arr.n ||
+		    json_push(v, json_new_object()) != 0)
+			return NULL;
+		return v->u.arr.items[idx];
+	}
+	if (v->type != JSON_OBJECT)
+		return NULL;
+	if (json_get(v, k) == NULL) {
+		/* "servers" and list keys hold arrays; the rest objects */
+		int arr = strcmp(k, "servers") == 0;
+		if (json_set(v, k, arr ? json_new_array() :
+		    json_new_object()) != 0)
+			return NULL;
+	}
+	return (struct json_value *)(uintptr_t)json_get(v, k);
+}
+
+/* put - set (or with append, push onto the array at) path to val, which
+ * it owns. */
+static int
+put(struct gd_config *c, const char *path, struct json_value *val,
+    int append)
+{
+	struct json_value *v;
+	const char *p = path, *dot;
+
+	if (c == NULL || path == NULL || val == NULL)
+		goto fail;
+	v = c->root;
+	while ((dot = strchr(p, '.')) != NULL) {
+		if ((v = child(v, p, (size_t)(dot - p))) == NULL)
+			goto fail;
+		p = dot + 1;
+	}
+	if (append) {
+		const struct json_value *a;
+		if (v->type != JSON_OBJECT)
+			goto fail;
+		if ((a = json_get(v, p)) == NULL || a->type != JSON_ARRAY) {
+			if (json_set(v, p, json_new_array()) != 0)
+				return -1;
+			a = json_get(v, p);
+		}
+		return json_push((struct json_value *)(uintptr_t)a, val);
+	}
+	if (v->type == JSON_OBJECT)
+		return json_set(v, p, val);
+	if (v->type == JSON_ARRAY) {	/* "list.N": replace or append */
+		char *end;
+		unsigned long idx = strtoul(p, &end, 10);
+		if (*p < '0' || *p > '9' || *end != '\0' ||
+		    idx > v->u.arr.n)
+			goto fail;
+		if (idx == v->u.arr.n)
+			return json_push(v, val);
+		json_free(v->u.arr.items[idx]);
+		v->u.arr.items[idx] = val;
+		return 0;
+	}
+fail:
+	json_free(val);
+	return -1;
+}
+
+int
+gd_config_set_str(struct gd_config *c, const char *path, const char *value)
+{
+	return put(c, path, json_new_string(value != NULL ? value : ""), 0);
+}
+
+int
+gd_config_set_int(struct gd_config *c, const char *path, long long value)
+{
+	return put(c, path, json_new_int(value), 0);
+}
+
+int
+gd_config_set_bool(struct gd_config *c, const char *path, int value)
+{
+	return put(c, path, json_new_bool(value), 0);
+}
+
+int
+gd_config_add_str(struct gd_config *c, const char *path, const char *value)
+{
+	return put(c, path, json_new_string(value != NULL ? value : ""), 1);
+}
+
+int
+gd_set_config(struct gd_daemon *d, const struct gd_config *c, char **errs)
+{
+	struct cfg_app a;
+	struct cfg_errors e;
+
+	memset(&a, 0, sizeof(a));
+	memset(&e, 0, sizeof(e));
+	if (c == NULL) {
+		errs_set(errs, "no config");
+		return -1;
+	}
+	return reload(d, cfg_load_json(c->root, "config", &a, &e), &a, &e,
+	    errs);
+}
+
 int
 gd_shutdown(struct gd_daemon *d)
 {

@@ -150,6 +150,36 @@ int	gd_reload_config_file(struct gd_daemon *d, const char *path,
 	    char **errs);
 int	gd_reload_config_string(struct gd_daemon *d, const char *json,
 	    size_t len, char **errs);
+/*
+ * Config from a structure (API-02), for programs that do not keep a JSON
+ * file: start from gd_config_new() (every key at its SPEC 7 default) and
+ * set keys by path, the JSON names joined by dots, array elements by
+ * index; index n of an n-element array appends one:
+ *	gd_config_set_str(c, "servers.0.listen_interface", "127.0.0.1:2525");
+ *	gd_config_set_bool(c, "servers.0.tls.start_tls_on", 1);
+ *	gd_config_set_str(c, "backend_config.save_process", "HeadersParser|MailDir");
+ *	gd_config_add_str(c, "allowed_hosts", "example.com");
+ * The setters return 0, or -1 for a malformed path or ENOMEM; the values
+ * are checked by gd_set_config with the same rules and messages as a file
+ * (named "config").
+ */
+struct gd_config;
+struct gd_config	*gd_config_new(void);
+int	gd_config_set_str(struct gd_config *c, const char *path,
+	    const char *value);
+int	gd_config_set_int(struct gd_config *c, const char *path,
+	    long long value);
+int	gd_config_set_bool(struct gd_config *c, const char *path, int value);
+/* gd_config_add_str - append to the string list at path (created). */
+int	gd_config_add_str(struct gd_config *c, const char *path,
+	    const char *value);
+void	gd_config_free(struct gd_config *c);
+/* gd_set_config - validate c and use it: before gd_start like
+ * gd_load_config_*, on a running daemon a hot reload as
+ * gd_reload_config_*.  c stays the caller's. */
+int	gd_set_config(struct gd_daemon *d, const struct gd_config *c,
+	    char **errs);
+
 /* gd_set_verbose - force log level debug (the -v flag, OPS-01). */
 void	gd_set_verbose(struct gd_daemon *d, int on);
 /* gd_set_pid_file - override pid_file (the -p flag, OPS-02). */

@@ -840,6 +840,28 @@ json_new_object(void)
 	return make(JSON_OBJECT);
 }
 
+struct json_value *
+json_new_array(void)
+{
+	return make(JSON_ARRAY);
+}
+
+int
+json_push(struct json_value *arr, struct json_value *val)
+{
+	struct json_value **items;
+
+	if (arr == NULL || arr->type != JSON_ARRAY || val == NULL ||
+	    (items = gd_reallocarray(arr->u.arr.items, arr->u.arr.n + 1,
+	    sizeof(*items))) == NULL) {
+		json_free(val);
+		return -1;
+	}
+	items[arr->u.arr.n++] = val;
+	arr->u.arr.items = items;
+	return 0;
+}
+
 /*
  * json_set - the tree does not keep the member array's capacity, so each
  * new key reallocates; fine for filling in a handful of defaults.

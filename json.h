@@ -80,6 +80,10 @@ struct json_value	*json_new_string(const char *s);
 struct json_value	*json_new_bool(int b);
 struct json_value	*json_new_int(long long i);
 struct json_value	*json_new_object(void);
+struct json_value	*json_new_array(void);
+/* json_push - append val to an array; takes ownership of val (freed on
+ * failure).  0, or -1 if arr is not an array or on ENOMEM. */
+int			 json_push(struct json_value *arr, struct json_value *val);
 /* json_set - add or replace obj[key]; takes ownership of val (freed on
  * failure).  Returns 0, or -1 if obj is not an object or on ENOMEM. */
 int			 json_set(struct json_value *obj, const char *key,

@@ -2,9 +2,12 @@
  * in one process, start/shutdown idempotence. */
 #include "../compat.h"
 
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "guerrilla.h"
 #include "t.h"
@@ -155,6 +158,87 @@ bad_config_is_an_error_list(void)
 	gd_free(d);
 }
 
+/* free_port - a loopback port nobody listens on right now. */
+static int
+free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &al) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		(void)close(fd);
+	return port;
+}
+
+/* greeting - the first reply line on port, "" if none. */
+static void
+greeting(int port, char *buf, size_t len)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ssize_t n = -1;
+
+	buf[0] = '\0';
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((unsigned short)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+		n = read(fd, buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		(void)close(fd);
+}
+
+static void
+config_from_struct(void)
+{
+	struct gd_config *c = gd_config_new();
+	struct gd_daemon *d = gd_new();
+	char iface[64], buf[256], *errs = NULL;
+	int port = free_port();
+
+	snprintf(iface, sizeof(iface), "127.0.0.1:%d", port);
+	CHECK(c != NULL && d != NULL && port > 0);
+	CHECK(gd_config_set_str(c, "log_file", "off") == 0);
+	CHECK(gd_config_add_str(c, "allowed_hosts", "example.com") == 0);
+	CHECK(gd_config_set_bool(c, "servers.0.is_enabled", 1) == 0);
+	CHECK(gd_config_set_str(c, "servers.0.listen_interface", iface) == 0);
+	CHECK(gd_config_set_str(c, "servers.0.host_name", "struct.test") == 0);
+	CHECK(gd_config_set_int(c, "servers.0.max_clients", 5) == 0);
+	CHECK(gd_config_set_str(c, "backend_config.save_process",
+	    "HeadersParser") == 0);
+	/* malformed paths: a name where an index belongs, a gap */
+	CHECK(gd_config_set_int(c, "servers.x.timeout", 5) == -1);
+	CHECK(gd_config_set_int(c, "servers.3.timeout", 5) == -1);
+	CHECK(gd_set_config(d, c, &errs) == 0);
+	free(errs);
+	errs = NULL;
+	CHECK(gd_start(d, &errs) == 0);
+	free(errs);
+	errs = NULL;
+	greeting(port, buf, sizeof(buf));
+	CHECK(strncmp(buf, "220 struct.test ", 16) == 0);
+	/* the same checks as a file, without positions */
+	CHECK(gd_config_set_str(c, "servers.0.max_clients", "many") == 0);
+	CHECK(gd_set_config(d, c, &errs) == -1);	/* running: reload */
+	CHECK(errs != NULL && strstr(errs, "max_clients") != NULL &&
+	    strstr(errs, "line") == NULL);
+	free(errs);
+	greeting(port, buf, sizeof(buf));
+	CHECK(strncmp(buf, "220 struct.test ", 16) == 0);	/* unchanged */
+	CHECK(gd_shutdown(d) == 0);
+	gd_free(d);
+	gd_config_free(c);
+}
+
 int
 main(void)
 {
@@ -162,5 +246,6 @@ main(void)
 	RUN(log_hook_gets_entries);
 	RUN(two_daemons_one_process);
 	RUN(bad_config_is_an_error_list);
+	RUN(config_from_struct);
 	return T_DONE();
 }
