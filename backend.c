@@ -316,6 +316,17 @@ be_chain_len(const struct be_chain *c)
 }
 
 int
+be_chain_nonblocking(const struct be_chain *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (!c->steps[i].proc.nonblocking)
+			return 0;
+	return 1;
+}
+
+int
 be_chain_init(struct be_chain *c, const struct json_value *bcfg, char *err,
     size_t errlen)
 {
@@ -447,6 +458,10 @@ struct backend {
 	struct gd_ctx		*ctx;
 	struct be_worker	*w;
 	int			nworkers;
+	struct be_worker	*inl;		/* one per I/O loop, no thread */
+	int			ninl;
+	int			save_inline;	/* chains that run on the loops */
+	int			val_inline;
 	int			have_validate;
 	int64_t			save_timeout_ms;
 	int64_t			val_timeout_ms;
@@ -511,9 +526,54 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* worker_build - a worker's own save and validate chain instances, with
+ * their init hooks run (BE-02, BE-11). */
+static int
+worker_build(struct backend *b, struct be_worker *w,
+    const struct be_registry *r, const char *save, const char *val,
+    const struct json_value *bcfg, char *err, size_t errlen)
+{
+	w->b = b;
+	if ((w->save = be_chain_new(r, save, b->ctx, err, errlen)) == NULL ||
+	    (w->validate = be_chain_new(r, val, b->ctx, err, errlen)) ==
+	    NULL)
+		return -1;
+	if (be_chain_init(w->save, bcfg, err, errlen) != 0 ||
+	    be_chain_init(w->validate, bcfg, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+/* worker_shutdown - the shutdown hooks of w's chains; errors are
+ * appended to err (used so far: *used).  -1 if any failed. */
+static int
+worker_shutdown(struct be_worker *w, char *err, size_t errlen, size_t *used)
+{
+	struct be_chain *c[2];
+	int k, rc = 0;
+
+	c[0] = w->save;
+	c[1] = w->validate;
+	for (k = 0; k < 2; k++) {
+		char e1[512];
+		if (c[k] == NULL || be_chain_shutdown(c[k], e1,
+		    sizeof(e1)) == 0)
+			continue;
+		rc = -1;
+		if (used != NULL && *used < errlen) {
+			int n = snprintf(err + *used, errlen - *used, "%s%s",
+			    *used ? "\n" : "", e1);
+			*used += n > 0 ? (size_t)n : 0;
+			if (*used >= errlen)
+				*used = errlen - 1;
+		}
+	}
+	return rc;
+}
+
 struct backend *
 be_new(struct gd_ctx *ctx, const struct be_registry *r,
-    const struct json_value *bcfg, char *err, size_t errlen)
+    const struct json_value *bcfg, int nloops, char *err, size_t errlen)
 {
 	struct backend *b;
 	const char *save = "", *val = "";
@@ -547,34 +607,34 @@ be_new(struct gd_ctx *ctx, const struct be_registry *r,
 	}
 	b->nworkers = (int)nw;
 	for (i = 0; i < b->nworkers; i++) {
-		struct be_worker *w = &b->w[i];
-		w->b = b;
-		w->id = i + 1;
-		if ((w->save = be_chain_new(r, save, ctx, e1,
-		    sizeof(e1))) == NULL ||
-		    (w->validate = be_chain_new(r, val, ctx, e1,
-		    sizeof(e1))) == NULL)
-			goto fail;
-		if (be_chain_init(w->save, bcfg, e1, sizeof(e1)) != 0 ||
-		    be_chain_init(w->validate, bcfg, e1, sizeof(e1)) != 0)
+		b->w[i].id = i + 1;
+		if (worker_build(b, &b->w[i], r, save, val, bcfg, e1,
+		    sizeof(e1)) != 0)
 			goto fail;
 	}
 	b->have_validate = be_chain_len(b->w[0].validate) > 0;
+	b->save_inline = be_chain_nonblocking(b->w[0].save);
+	b->val_inline = be_chain_nonblocking(b->w[0].validate);
+	if ((b->save_inline || b->val_inline) && nloops > 0) {
+		if ((b->inl = calloc((size_t)nloops, sizeof(*b->inl))) ==
+		    NULL) {
+			snprintf(e1, sizeof(e1), "out of memory");
+			goto fail;
+		}
+		b->ninl = nloops;
+		for (i = 0; i < nloops; i++)
+			if (worker_build(b, &b->inl[i], r, save, val, bcfg, e1,
+			    sizeof(e1)) != 0)
+				goto fail;
+	}
 	b->state = BE_NEW;
 	return b;
 fail:
 	snprintf(err, errlen, "error while initializing the backend: %s", e1);
-	if (b->w != NULL) {
-		char e2[256];
-		for (i = 0; i < b->nworkers; i++) {
-			if (b->w[i].save != NULL)
-				(void)be_chain_shutdown(b->w[i].save, e2,
-				    sizeof(e2));
-			if (b->w[i].validate != NULL)
-				(void)be_chain_shutdown(b->w[i].validate, e2,
-				    sizeof(e2));
-		}
-	}
+	for (i = 0; b->w != NULL && i < b->nworkers; i++)
+		worker_shutdown(&b->w[i], NULL, 0, NULL);
+	for (i = 0; i < b->ninl; i++)
+		worker_shutdown(&b->inl[i], NULL, 0, NULL);
 	b->state = BE_SHUTTERED;
 	be_free(b);
 	return NULL;
@@ -617,6 +677,22 @@ int64_t
 be_validate_timeout_ms(const struct backend *b)
 {
 	return b->val_timeout_ms;
+}
+
+int
+be_run_inline(struct backend *b, int loop, struct be_job *job)
+{
+	struct be_worker *w;
+
+	if (loop < 0 || loop >= b->ninl || !(job->task == GD_TASK_SAVE ?
+	    b->save_inline : b->val_inline))
+		return 0;
+	w = &b->inl[loop];
+	job->next = NULL;
+	job->timed_out = 0;
+	be_chain_run(job->task == GD_TASK_SAVE ? w->save : w->validate,
+	    job->env, job->task, &job->res);
+	return 1;
 }
 
 int
@@ -718,24 +794,12 @@ be_shutdown(struct backend *b, char *err, size_t errlen)
 			b->w[i].started = 0;
 		}
 	}
-	for (i = 0; i < b->nworkers; i++) {
-		char e1[512];
-		struct be_chain *c[2];
-		int k;
-		c[0] = b->w[i].save;
-		c[1] = b->w[i].validate;
-		for (k = 0; k < 2; k++) {
-			if (c[k] == NULL || be_chain_shutdown(c[k], e1,
-			    sizeof(e1)) == 0)
-				continue;
+	for (i = 0; i < b->nworkers; i++)
+		if (worker_shutdown(&b->w[i], err, errlen, &used) != 0)
 			rc = -1;
-			if (used < errlen) {
-				int n = snprintf(err + used, errlen - used,
-				    "%s%s", used ? "\n" : "", e1);
-				used += n > 0 ? (size_t)n : 0;
-			}
-		}
-	}
+	for (i = 0; i < b->ninl; i++)
+		if (worker_shutdown(&b->inl[i], err, errlen, &used) != 0)
+			rc = -1;
 	pthread_mutex_lock(&b->qmu);
 	b->state = BE_SHUTTERED;
 	pthread_mutex_unlock(&b->qmu);
@@ -759,6 +823,11 @@ be_free(struct backend *b)
 		be_chain_free(b->w[i].save);
 		be_chain_free(b->w[i].validate);
 	}
+	for (i = 0; i < b->ninl; i++) {
+		be_chain_free(b->inl[i].save);
+		be_chain_free(b->inl[i].validate);
+	}
+	free(b->inl);
 	free(b->w);
 	pthread_mutex_destroy(&b->qmu);
 	pthread_cond_destroy(&b->qcv);

@@ -66,6 +66,8 @@ struct be_chain;
 struct be_chain	*be_chain_new(const struct be_registry *r, const char *spec,
 		    struct gd_ctx *ctx, char *err, size_t errlen);
 size_t		 be_chain_len(const struct be_chain *c);
+/* be_chain_nonblocking - every processor of c is nonblocking. */
+int		 be_chain_nonblocking(const struct be_chain *c);
 /* be_chain_init - call init hooks not yet successful (BE-11). */
 int		 be_chain_init(struct be_chain *c, const struct json_value *bcfg,
 		    char *err, size_t errlen);
@@ -125,15 +127,22 @@ struct be_job	*be_doneq_take(struct be_doneq *q);
 struct backend;
 
 /* be_new - build save_workers_size workers each with its own save and
- * validate chain instances and run every init hook (BE-02, BE-11).  On
- * failure NULL and err "error while initializing the backend: ...". */
+ * validate chain instances and run every init hook (BE-02, BE-11); when
+ * a chain is made only of nonblocking processors, also one set of
+ * instances per I/O loop (nloops) for be_run_inline.  On failure NULL
+ * and err "error while initializing the backend: ...". */
 struct backend	*be_new(struct gd_ctx *ctx, const struct be_registry *r,
-		    const struct json_value *bcfg, char *err, size_t errlen);
+		    const struct json_value *bcfg, int nloops, char *err,
+		    size_t errlen);
 int		 be_start(struct backend *b, char *err, size_t errlen);
 /* be_has_validate - validate_process is not empty. */
 int		 be_has_validate(const struct backend *b);
 int64_t		 be_save_timeout_ms(const struct backend *b);
 int64_t		 be_validate_timeout_ms(const struct backend *b);
+/* be_run_inline - when the job's chain is nonblocking, run it now on the
+ * calling I/O loop (number loop, its own instances) and return 1: the
+ * result is in job->res.  0: submit it instead. */
+int		 be_run_inline(struct backend *b, int loop, struct be_job *job);
 /* be_submit - queue a job (sets deadline_ms); job->doneq must be set.
  * -1 when the backend is not running (then the caller answers "backend
  * not running"). */

@@ -402,8 +402,8 @@ gd_start(struct gd_daemon *d, char **errs)
 	if (gd_drop_privileges(d->cfg->user, d->cfg->group, err,
 	    sizeof(err)) != 0)
 		goto fail;
-	if ((d->be = be_new(&d->ctx, &d->reg, d->cfg->backend_config, err,
-	    sizeof(err))) == NULL)
+	if ((d->be = be_new(&d->ctx, &d->reg, d->cfg->backend_config,
+	    srv_nloops(d->srv), err, sizeof(err))) == NULL)
 		goto fail;
 	if (be_start(d->be, err, sizeof(err)) != 0)
 		goto fail;
@@ -566,8 +566,8 @@ reload(struct gd_daemon *d, int rc, struct cfg_app *c, struct cfg_errors *e,
 		goto fail;
 	be_changed = !json_equal(oc->backend_config, nc->backend_config);
 	if (be_changed) {	/* GAP-19: the new one first */
-		if ((nb = be_new(&d->ctx, &d->reg, nc->backend_config, err,
-		    sizeof(err))) == NULL)
+		if ((nb = be_new(&d->ctx, &d->reg, nc->backend_config,
+		    srv_nloops(d->srv), err, sizeof(err))) == NULL)
 			goto fail;
 		if (be_start(nb, err, sizeof(err)) != 0)
 			goto fail;

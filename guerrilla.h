@@ -60,6 +60,11 @@ struct gd_processor {
 	int		(*shutdown)(void *inst, char *err, size_t errlen);
 	void		(*destroy)(void *inst);
 	void		*user;
+	/* nonblocking: process() only computes - no disk, network, locks or
+	 * sleeping.  A chain made only of such processors runs on the I/O
+	 * thread that received the message (its own instances, one per
+	 * loop), which saves two thread hand-offs per message. */
+	int		nonblocking;
 };
 
 /* gd_next - run the rest of the chain; its outcome lands in res. */

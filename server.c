@@ -664,6 +664,8 @@ conn_recv(struct srv_conn *c, char *buf, size_t len)
 	}
 }
 
+static void job_finish(struct srv_conn *c);
+
 static void
 submit(struct srv_loop *lp, struct srv_conn *c, enum gd_task task)
 {
@@ -673,6 +675,10 @@ submit(struct srv_loop *lp, struct srv_conn *c, enum gd_task task)
 	c->job.doneq = &lp->dq;
 	if (task == GD_TASK_SAVE)
 		queued_id(lp, c);
+	if (be_run_inline(lp->s->be, lp->idx, &c->job)) {
+		job_finish(c);	/* a nonblocking chain ran right here */
+		return;
+	}
 	if (be_submit(lp->s->be, &c->job) != 0) {
 		/* [DEV] 451 instead of GG's 554 (GAP-06) */
 		if (task == GD_TASK_SAVE) {
@@ -1071,9 +1077,9 @@ conn_read(struct srv_loop *lp, struct srv_conn *c)
 	conn_run(lp, c);
 }
 
-/* job_done - a worker finished: hand the outcome to smtp.c. */
+/* job_finish - hand a job's outcome to smtp.c. */
 static void
-job_done(struct srv_loop *lp, struct srv_conn *c)
+job_finish(struct srv_conn *c)
 {
 	char reply[GD_REPLY_MAX + 64];
 
@@ -1096,6 +1102,13 @@ job_done(struct srv_loop *lp, struct srv_conn *c)
 	}
 	if (!c->closing && !c->eof)
 		conn_touch(c);
+}
+
+/* job_done - a worker finished: the outcome, then go on reading. */
+static void
+job_done(struct srv_loop *lp, struct srv_conn *c)
+{
+	job_finish(c);
 	conn_run(lp, c);
 }
 
@@ -1428,14 +1441,20 @@ online_cpus(void)
 }
 
 int
-srv_start(struct srv *s, struct backend *b, char *err, size_t errlen)
+srv_nloops(const struct srv *s)
 {
-	int i, n = s->cur->app->io_threads;
+	int n = s->cur->app->io_threads;
 
 	if (n <= 0)
 		n = online_cpus();
-	if (n > SRV_LOOPS_MAX)
-		n = SRV_LOOPS_MAX;
+	return n > SRV_LOOPS_MAX ? SRV_LOOPS_MAX : n;
+}
+
+int
+srv_start(struct srv *s, struct backend *b, char *err, size_t errlen)
+{
+	int i, n = srv_nloops(s);
+
 	if ((s->loops = calloc((size_t)n, sizeof(*s->loops))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

@@ -29,6 +29,8 @@ struct srv	*srv_new(struct cfg_app *app, struct logger *log,
 /* srv_start - run the poll loops (app io_threads, 0 = online CPUs) on new
  * threads, feeding backend b (borrowed; it must outlive its use: see
  * srv_reload). */
+/* srv_nloops - how many I/O loops srv_start will run (io_threads). */
+int		 srv_nloops(const struct srv *s);
 int		 srv_start(struct srv *s, struct backend *b, char *err,
 		    size_t errlen);
 /* srv_reload - hot reload (SPEC 8.4): bind listeners for servers that are

@@ -78,7 +78,7 @@ start(const char *json, struct counter *c, const char *label)
 {
 	struct gd_processor p = {
 		"Counter", counter_create, NULL, counter_process, NULL,
-		counter_destroy, NULL
+		counter_destroy, NULL, 0
 	};
 	struct gd_daemon *d = gd_new();
 	char *errs = NULL;

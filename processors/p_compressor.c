@@ -109,5 +109,5 @@ zc_process(void *inst, struct gd_envelope *e, enum gd_task task,
 }
 
 const struct gd_processor p_compressor_processor = {
-	"Compressor", NULL, NULL, zc_process, NULL, NULL, NULL
+	"Compressor", NULL, NULL, zc_process, NULL, NULL, NULL, 1
 };

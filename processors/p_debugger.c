@@ -125,5 +125,6 @@ dbg_destroy(void *inst)
 }
 
 const struct gd_processor p_debugger_processor = {
-	"Debugger", dbg_create, dbg_init, dbg_process, NULL, dbg_destroy, NULL
+	"Debugger", dbg_create, dbg_init, dbg_process, NULL, dbg_destroy, NULL,
+	1
 };

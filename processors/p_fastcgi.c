@@ -792,5 +792,5 @@ fc_destroy(void *inst)
 }
 
 const struct gd_processor p_fastcgi_processor = {
-	"FastCGI", fc_create, fc_init, fc_process, NULL, fc_destroy, NULL
+	"FastCGI", fc_create, fc_init, fc_process, NULL, fc_destroy, NULL, 0
 };

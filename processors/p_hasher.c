@@ -104,5 +104,5 @@ hasher_destroy(void *inst)
 
 const struct gd_processor p_hasher_processor = {
 	"Hasher", hasher_create, NULL, hasher_process, NULL, hasher_destroy,
-	NULL
+	NULL, 1
 };

@@ -154,5 +154,5 @@ hdr_destroy(void *inst)
 }
 
 const struct gd_processor p_header_processor = {
-	"Header", hdr_create, hdr_init, hdr_process, NULL, hdr_destroy, NULL
+	"Header", hdr_create, hdr_init, hdr_process, NULL, hdr_destroy, NULL, 1
 };

@@ -47,5 +47,5 @@ hp_destroy(void *inst)
 }
 
 const struct gd_processor p_headersparser_processor = {
-	"HeadersParser", hp_create, NULL, hp_process, NULL, hp_destroy, NULL
+	"HeadersParser", hp_create, NULL, hp_process, NULL, hp_destroy, NULL, 1
 };

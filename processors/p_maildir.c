@@ -470,5 +470,5 @@ md_destroy(void *inst)
 }
 
 const struct gd_processor p_maildir_processor = {
-	"MailDir", md_create, md_init, md_process, NULL, md_destroy, NULL
+	"MailDir", md_create, md_init, md_process, NULL, md_destroy, NULL, 0
 };

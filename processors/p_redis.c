@@ -693,5 +693,5 @@ rd_destroy(void *inst)
 
 const struct gd_processor p_redis_processor = {
 	"Redis", rd_create, rd_init, rd_process, rd_shutdown, rd_destroy,
-	NULL
+	NULL, 0
 };

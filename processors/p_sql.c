@@ -400,5 +400,5 @@ sq_destroy(void *inst)
 }
 
 const struct gd_processor p_sql_processor = {
-	"sql", sq_create, sq_init, sq_process, sq_shutdown, sq_destroy, NULL
+	"sql", sq_create, sq_init, sq_process, sq_shutdown, sq_destroy, NULL, 0
 };

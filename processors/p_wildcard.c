@@ -127,5 +127,5 @@ wc_destroy(void *inst)
 }
 
 const struct gd_processor p_wildcard_processor = {
-	"Wildcard", wc_create, wc_init, wc_process, NULL, wc_destroy, NULL
+	"Wildcard", wc_create, wc_init, wc_process, NULL, wc_destroy, NULL, 1
 };
