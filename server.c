@@ -22,7 +22,9 @@
  *   loop's own done queue, whichever backend ran them.
  * - Input is a fixed buffer of SRV_IN_MAX bytes; it never grows.  Reading
  *   stops while smtp.c's reply buffer is nearly full (pipelining floods)
- *   or a job is in flight.
+ *   or a job is in flight.  The input and reply buffers are lent from the
+ *   loop's pool only while they hold something (conn_lend; the sweep
+ *   gives them back), so an idle session costs no buffer at all.
  * - Deadlines use the monotonic clock (gd_now_ms).
  * - TLS (tls.c) sits between the socket and the buffers: once c->tls is
  *   set every byte in and out goes through the engine, and the poll events
@@ -63,6 +65,12 @@
 #define SRV_ACCEPT_BATCH 64	/* accepts per loop pass, for fairness */
 #define SRV_BACKLOG	511
 #define SRV_LOOPS_MAX	64	/* io_threads bound */
+#define SRV_BUF		8192	/* pooled buffers: input and replies */
+#define SRV_POOL_MAX	64	/* buffers a loop keeps for reuse */
+
+#if SRV_IN_MAX != SRV_BUF || SMTP_OUT_MAX != SRV_BUF
+#error "the buffer pool lends one size for input and replies"
+#endif
 
 /* One config and the TLS contexts built for its servers. */
 struct srv_gen {
@@ -104,8 +112,9 @@ struct srv_conn {
 	struct tls_ctx		*tlsctx;	/* the server's, in gen */
 	struct be_job		job;
 	struct gd_envelope	env;
+	struct srv_loop		*lp;
 	size_t			inlen;
-	char			in[SRV_IN_MAX];
+	char			*in;		/* SRV_IN_MAX, lent; NULL when empty */
 	struct smtp_session	smtp;
 };
 
@@ -123,6 +132,8 @@ struct srv_loop {
 	struct pollfd		*pfd;
 	size_t			cappfd;
 	uint64_t		msg_counter;	/* ENV-09 */
+	char			*pool[SRV_POOL_MAX];	/* free buffers */
+	int			npool;
 	int64_t			paused_until;	/* EMFILE back-off */
 	int			stopping;	/* loop-local copy of stop_req */
 };
@@ -576,7 +587,52 @@ relay_allowed(void *arg, const char *domain, int is_ip)
 	    domain, is_ip);
 }
 
+/* ---- the buffer pool ---- */
+
+static char *
+pool_get(struct srv_loop *lp)
+{
+	if (lp->npool > 0)
+		return lp->pool[--lp->npool];
+	return malloc(SRV_BUF);
+}
+
+static void
+pool_put(struct srv_loop *lp, char *b)
+{
+	if (b == NULL)
+		return;
+	if (lp->npool < SRV_POOL_MAX)
+		lp->pool[lp->npool++] = b;
+	else
+		free(b);
+}
+
 /* ---- connections ---- */
+
+/* conn_lend - a reply buffer for smtp.c before anything that may reply;
+ * -1 when memory is short (the caller closes the connection). */
+static int
+conn_lend(struct srv_conn *c)
+{
+	if (c->smtp.out == NULL && (c->smtp.out = pool_get(c->lp)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* conn_give_back - return empty buffers to the pool (idle sessions). */
+static void
+conn_give_back(struct srv_conn *c)
+{
+	if (c->inlen == 0 && c->in != NULL) {
+		pool_put(c->lp, c->in);
+		c->in = NULL;
+	}
+	if (c->smtp.outlen == 0 && c->smtp.out != NULL) {
+		pool_put(c->lp, c->smtp.out);
+		c->smtp.out = NULL;
+	}
+}
 
 /* conn_touch - the per-line deadline, from the server's current timeout
  * (a reload applies from the next wait). */
@@ -699,6 +755,10 @@ greet(struct srv_conn *c)
 {
 	log_info(c->l->log, "Handle client [%s], id: %llu", c->env.remote_ip,
 	    (unsigned long long)c->env.client_id);
+	if (conn_lend(c) != 0) {
+		conn_close_fd(c);
+		return;
+	}
 	smtp_greet(&c->smtp, c->l->active, time(NULL));
 	conn_touch(c);
 }
@@ -753,6 +813,10 @@ conn_hs(struct srv_loop *lp, struct srv_conn *c)
 	c->tls_hs = 0;
 	tls_describe(c->tls, d, sizeof(d));
 	log_info(c->l->log, "[%s] TLS session: %s", c->env.remote_ip, d);
+	if (conn_lend(c) != 0) {
+		conn_close_fd(c);
+		return;
+	}
 	if (c->smtp.state == SMTP_S_STARTTLS) {
 		smtp_tls_started(&c->smtp);
 		if (c->smtp.shutting_down &&
@@ -771,84 +835,97 @@ conn_hs(struct srv_loop *lp, struct srv_conn *c)
 		conn_read(lp, c);
 }
 
+/* conn_proxy - SMTP-05..08: the PROXY header first.  0 when the session
+ * may go on, -1 when it waits for more or ended. */
+static int
+conn_proxy(struct srv_conn *c)
+{
+	struct proxy_info pi;
+	int n = proxy_parse(c->in, c->inlen, &pi);
+	char esc[64];
+
+	if (n == 0)
+		return -1;		/* more bytes needed */
+	if (n < 0) {	/* SMTP-07: close without a reply */
+		log_escape(esc, sizeof(esc), c->in, c->inlen < 40 ?
+		    c->inlen : 40);
+		log_info(c->l->log, "[%s] invalid PROXY header: %s",
+		    c->env.remote_ip, esc);
+		c->closing = 1;
+		c->inlen = 0;
+		return -1;
+	}
+	if (!pi.unknown) {	/* [DEV] UNKNOWN keeps the peer */
+		gd_strlcpy(c->env.remote_ip, pi.src, sizeof(c->env.remote_ip));
+		c->env.remote_port = pi.sport;
+	}
+	memmove(c->in, c->in + n, c->inlen - (size_t)n);
+	c->inlen -= (size_t)n;
+	c->proxy_wait = 0;
+	if (c->l->cfg->tls.tls_always_on) {	/* SMTP-09 */
+		size_t pre = c->inlen;
+		c->inlen = 0;
+		if (start_tls(c, c->in, pre) != 0)
+			conn_close_fd(c);
+		return -1;
+	}
+	greet(c);
+	return 0;
+}
+
 /* conn_run - feed buffered input to smtp.c until it needs more, needs a
- * flush, or waits for an event to complete. */
+ * flush, or waits for an event to complete.  What smtp.c consumed is
+ * dropped from the buffer once, at the end (off). */
 static void
 conn_run(struct srv_loop *lp, struct srv_conn *c)
 {
-	c->stalled = 0;
-	if (c->proxy_wait && c->inlen > 0 && !c->closing) {
-		struct proxy_info pi;
-		int n = proxy_parse(c->in, c->inlen, &pi);
-		char esc[64];
+	size_t off = 0;
 
-		if (n == 0)
-			return;		/* more bytes needed */
-		if (n < 0) {	/* SMTP-07: close without a reply */
-			log_escape(esc, sizeof(esc), c->in, c->inlen < 40 ?
-			    c->inlen : 40);
-			log_info(c->l->log, "[%s] invalid PROXY header: %s",
-			    c->env.remote_ip, esc);
-			c->closing = 1;
-			c->inlen = 0;
-			return;
-		}
-		if (!pi.unknown) {	/* [DEV] UNKNOWN keeps the peer */
-			gd_strlcpy(c->env.remote_ip, pi.src,
-			    sizeof(c->env.remote_ip));
-			c->env.remote_port = pi.sport;
-		}
-		memmove(c->in, c->in + n, c->inlen - (size_t)n);
-		c->inlen -= (size_t)n;
-		c->proxy_wait = 0;
-		if (c->l->cfg->tls.tls_always_on) {	/* SMTP-09 */
-			size_t pre = c->inlen;
-			c->inlen = 0;
-			if (start_tls(c, c->in, pre) != 0)
-				conn_close_fd(c);
-			return;
-		}
-		greet(c);
-	}
-	if (c->proxy_wait || c->tls_hs || c->tls_pending)
+	c->stalled = 0;
+	if (c->inlen == 0 || c->closing)
 		return;
-	while (!c->job_busy && !c->closing && c->inlen > 0 &&
+	if (conn_lend(c) != 0) {
+		conn_close_fd(c);
+		return;
+	}
+	if (c->proxy_wait && conn_proxy(c) != 0)
+		return;
+	if (c->proxy_wait || c->tls_hs || c->tls_pending || c->fd < 0)
+		return;
+	while (!c->job_busy && !c->closing && off < c->inlen &&
 	    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM) {
 		enum smtp_event ev = SMTP_EV_NONE;
-		size_t used = smtp_input(&c->smtp, c->in, c->inlen, &ev);
+		size_t used = smtp_input(&c->smtp, c->in + off, c->inlen - off,
+		    &ev);
 
-		if (used > 0) {
-			memmove(c->in, c->in + used, c->inlen - used);
-			c->inlen -= used;
-		}
+		off += used;
 		if (c->smtp.line_done) {
 			c->smtp.line_done = 0;
 			conn_touch(c);
 		}
-		switch (ev) {
-		case SMTP_EV_NONE:
-			if (used == 0)
-				return;
+		if (ev == SMTP_EV_NONE && used == 0)
 			break;
-		case SMTP_EV_VALIDATE:
+		if (ev == SMTP_EV_VALIDATE)
 			submit(lp, c, GD_TASK_VALIDATE);
-			break;
-		case SMTP_EV_SAVE:
+		else if (ev == SMTP_EV_SAVE)
 			submit(lp, c, GD_TASK_SAVE);
-			break;
-		case SMTP_EV_STARTTLS:
+		else if (ev == SMTP_EV_STARTTLS) {
 			/* SMTP-52: what follows the STARTTLS line in the
 			 * buffer was sent before the handshake: never obey
 			 * it (CVE-2011-0411).  conn_flush sends the 220 in
 			 * plaintext, then starts the handshake. */
-			c->inlen = 0;
+			off = c->inlen;
 			c->tls_pending = 1;
-			return;
-		case SMTP_EV_CLOSE:
+			break;
+		} else if (ev == SMTP_EV_CLOSE) {
 			c->closing = 1;
-			c->inlen = 0;
-			return;
+			off = c->inlen;
+			break;
 		}
+	}
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->inlen - off);
+		c->inlen -= off;
 	}
 	c->stalled = c->inlen > 0 && !c->job_busy && !c->closing &&
 	    SMTP_OUT_MAX - c->smtp.outlen < SMTP_OUT_ROOM;
@@ -884,6 +961,8 @@ conn_free(struct srv_loop *lp, size_t i)
 		tls_conn_free(c->tls);
 	}
 	conn_close_fd(c);
+	pool_put(lp, c->in);
+	pool_put(lp, c->smtp.out);
 	pthread_mutex_lock(&s->amu);
 	c->l->active--;
 	pthread_mutex_unlock(&s->amu);
@@ -902,7 +981,7 @@ conn_stop(struct srv_conn *c)
 	c->stopped = 1;
 	if (c->fd < 0)
 		return;
-	if (c->tls_hs) {	/* nobody to say 421 to yet */
+	if (c->tls_hs || conn_lend(c) != 0) {	/* nobody to say 421 to */
 		conn_close_fd(c);
 		return;
 	}
@@ -989,6 +1068,8 @@ accept_clients(struct srv_loop *lp, struct srv_listener *l)
 		c->tls_pending = c->tls_hs = c->stopped = 0;
 		c->tls = NULL;
 		c->proxy_wait = l->cfg->proxyon;
+		c->lp = lp;
+		c->in = NULL;
 		c->inlen = 0;
 		memset(&c->job, 0, sizeof(c->job));
 		env_init(&c->env);
@@ -1049,6 +1130,10 @@ conn_read(struct srv_loop *lp, struct srv_conn *c)
 		conn_hs(lp, c);
 		return;
 	}
+	if (c->in == NULL && (c->in = pool_get(lp)) == NULL) {
+		conn_close_fd(c);
+		return;
+	}
 	while (c->inlen < SRV_IN_MAX && !c->closing && !c->job_busy &&
 	    !c->tls_pending && !c->tls_hs && c->fd >= 0 && rounds-- > 0) {
 		size_t want = SRV_IN_MAX - c->inlen;
@@ -1084,6 +1169,10 @@ job_finish(struct srv_conn *c)
 	char reply[GD_REPLY_MAX + 64];
 
 	c->job_busy = 0;
+	if (conn_lend(c) != 0) {	/* the outcome cannot be told */
+		conn_close_fd(c);
+		return;
+	}
 	if (c->job.task == GD_TASK_SAVE) {
 		be_save_reply(&c->job.res, c->env.queued_id, reply,
 		    sizeof(reply));
@@ -1124,7 +1213,10 @@ check_timers(struct srv_loop *lp, int64_t now)
 		if (c->job_busy) {
 			if (!c->job.timed_out && now >= c->job.deadline_ms) {
 				c->job.timed_out = 1;
-				smtp_job_timeout(&c->smtp);
+				if (conn_lend(c) == 0)
+					smtp_job_timeout(&c->smtp);
+				else
+					conn_close_fd(c);
 			}
 			continue;
 		}
@@ -1135,8 +1227,8 @@ check_timers(struct srv_loop *lp, int64_t now)
 				conn_close_fd(c);
 				continue;
 			}
-			if (c->closing) {	/* a peer that does not read */
-				conn_close_fd(c);
+			if (c->closing || conn_lend(c) != 0) {
+				conn_close_fd(c);	/* a peer that does not read */
 				continue;
 			}
 			(void)smtp_timeout(&c->smtp);
@@ -1226,8 +1318,9 @@ loop_sweep(struct srv_loop *lp, int64_t now, int64_t *next)
 			conn_run(lp, c);
 			/* what is left is an unfinished line or unfinished
 			 * data, unless the replies must be flushed first */
-			if (!c->job_busy && !c->closing &&
-			    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM) {
+			if (!c->job_busy && !c->closing && c->fd >= 0 &&
+			    SMTP_OUT_MAX - c->smtp.outlen >= SMTP_OUT_ROOM &&
+			    conn_lend(c) == 0) {
 				(void)smtp_eof(&c->smtp, "connection closed");
 				c->closing = 1;
 				(void)conn_flush(c);
@@ -1238,6 +1331,7 @@ loop_sweep(struct srv_loop *lp, int64_t now, int64_t *next)
 			conn_free(lp, i);
 			continue;
 		}
+		conn_give_back(c);
 		i++;
 	}
 }
@@ -1784,8 +1878,12 @@ srv_free(struct srv *s)
 			tls_conn_free(c->tls);
 			env_free(&c->env);
 			gen_drop(s, c->gen);
+			free(c->in);
+			free(c->smtp.out);
 			free(c);
 		}
+		while (lp->npool > 0)
+			free(lp->pool[--lp->npool]);
 		free(lp->c);
 		free(lp->pfd);
 		if (lp->ctl[0] >= 0) {

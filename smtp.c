@@ -78,7 +78,7 @@ out_put(struct smtp_session *s, const char *p, size_t n)
 {
 	if (n > SMTP_REPLY_MAX - 2)
 		n = SMTP_REPLY_MAX - 2;
-	if (n + 2 > sizeof(s->out) - s->outlen)
+	if (s->out == NULL || n + 2 > SMTP_OUT_MAX - s->outlen)
 		return;
 	if (s->trace != NULL)
 		s->trace(s->trace_arg, 0, p, n);
@@ -1168,9 +1168,7 @@ smtp_init(struct smtp_session *s, const struct cfg_server *cfg,
     struct gd_envelope *env, smtp_allowed_fn allowed, void *allowed_arg,
     int have_validate)
 {
-	/* the reply buffer needs no clearing: 8 KiB memset per accept */
-	memset(s, 0, offsetof(struct smtp_session, out));
-	s->outlen = 0;
+	memset(s, 0, sizeof(*s));	/* out is lent afterwards */
 	s->cfg = cfg;
 	s->env = env;
 	s->allowed = allowed;
@@ -1244,7 +1242,7 @@ smtp_input(struct smtp_session *s, const char *buf, size_t len,
 	}
 	while (off < len) {
 		if (s->state == SMTP_S_COMMAND) {
-			if (sizeof(s->out) - s->outlen < SMTP_OUT_ROOM)
+			if (SMTP_OUT_MAX - s->outlen < SMTP_OUT_ROOM)
 				break;
 			n = command_input(s, buf + off, len - off, ev);
 			if (n == 0)

@@ -110,7 +110,11 @@ struct smtp_session {
 	unsigned long long	 d_size;	/* decoded octets of this message */
 	unsigned long long	 d_discarded;	/* decoded octets beyond max_size */
 
-	char			 out[SMTP_OUT_MAX];
+	/* The reply buffer, SMTP_OUT_MAX bytes, lent by the caller after
+	 * smtp_init and before any call that may reply (server.c lends one
+	 * only while there is something to say, so idle sessions cost no
+	 * buffer).  NULL: replies are dropped. */
+	char			*out;
 	size_t			 outlen;
 };
 

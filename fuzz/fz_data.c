@@ -108,6 +108,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cfg_server cfg;
 	struct gd_envelope env;
 	struct smtp_session s;
+	static char outbuf[SMTP_OUT_MAX];
 	unsigned char *want;
 	size_t wantlen, end, pos = 0, n, k, chunk;
 	enum smtp_event ev;
@@ -128,6 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	chunk = (flags >> 3) + 1;	/* 1..32; 32 = everything at once */
 	env_init(&env);
 	smtp_init(&s, &cfg, &env, allow, NULL, 0);
+	s.out = outbuf;
 	smtp_greet(&s, 1, 0);
 	smtp_drain(&s, s.outlen);
 	n = smtp_input(&s, tx, sizeof(tx) - 1, &ev);

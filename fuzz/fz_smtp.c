@@ -76,7 +76,7 @@ drain(struct smtp_session *s, struct ctl *c)
 {
 	size_t i = 0, n = s->outlen;
 
-	FZ_ASSERT(n <= sizeof(s->out));
+	FZ_ASSERT(n <= SMTP_OUT_MAX);
 	while (i < n) {
 		const char *lf = memchr(s->out + i, '\n', n - i);
 		size_t l;
@@ -105,6 +105,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cfg_server cfg;
 	struct gd_envelope env;
 	struct smtp_session s;
+	static char outbuf[SMTP_OUT_MAX];
 	struct ctl c;
 	char buf[4096];
 	size_t blen = 0, pos, len, n, k, had, spins = 0;
@@ -134,6 +135,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	env.client_id = 1;
 	gd_strlcpy(env.remote_ip, "127.0.0.1", sizeof(env.remote_ip));
 	smtp_init(&s, &cfg, &env, allow, NULL, (flags >> 5) & 1);
+	s.out = outbuf;
 	s.version = "fuzz";
 	s.xclient_untrusted = (flags >> 7) & 1;	/* CFG-07a */
 	if ((flags >> 6) & 1) {
@@ -162,7 +164,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			n = smtp_input(&s, buf, blen, &ev);
 			FZ_ASSERT(n <= blen);
-			FZ_ASSERT(s.outlen <= sizeof(s.out));
+			FZ_ASSERT(s.outlen <= SMTP_OUT_MAX);
 			if (before == SMTP_S_DATA && ev == SMTP_EV_NONE)
 				FZ_ASSERT(n == blen || s.state != SMTP_S_DATA);
 			memmove(buf, buf + n, blen - n);

@@ -58,6 +58,7 @@ static struct {
 	int			nvalidate;
 	int			closed;
 	int			stuck;		/* the harness made no progress */
+	char			outbuf[SMTP_OUT_MAX];
 } H;
 
 static char hostname[] = "mx.test";
@@ -98,6 +99,7 @@ setup(void)
 	H.env.client_id = 1;
 	gd_strlcpy(H.env.remote_ip, "192.0.2.1", sizeof(H.env.remote_ip));
 	smtp_init(&H.s, &H.cfg, &H.env, allow, NULL, O.have_validate);
+	H.s.out = H.outbuf;
 	H.s.version = "1.0";
 	smtp_greet(&H.s, 1, 0);
 	H.s.outlen = 0;
@@ -108,7 +110,7 @@ collect(void)
 {
 	size_t n = H.s.outlen;
 
-	CHECK(n <= sizeof(H.s.out));
+	CHECK(n <= SMTP_OUT_MAX);
 	if (n > sizeof(H.out) - 1 - H.outlen)
 		n = sizeof(H.out) - 1 - H.outlen;
 	memcpy(H.out + H.outlen, H.s.out, n);
@@ -233,6 +235,7 @@ t_greeting(void)
 	tzset();
 	setup();
 	smtp_init(&H.s, &H.cfg, &H.env, allow, NULL, 0);
+	H.s.out = H.outbuf;
 	H.s.version = "1.2.3";
 	H.env.client_id = 7;
 	CHECK(H.s.state == SMTP_S_GREETING);
@@ -1314,6 +1317,7 @@ t_shutdown(void)
 	/* before the greeting */
 	setup();
 	smtp_init(&H.s, &H.cfg, &H.env, allow, NULL, 0);
+	H.s.out = H.outbuf;
 	CHECK(smtp_shutdown(&H.s) == SMTP_EV_CLOSE);
 	collect();
 	CHECK_STR(H.out, R_421);
