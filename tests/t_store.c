@@ -1,6 +1,6 @@
 /*
  * t_store.c - the store processors' in-tree protocol code on hostile
- * bytes, without servers: the RESP2 reply parser (p_redis.c), FastCGI
+ * bytes, without servers: the RESP2 reply parser (stores.c), FastCGI
  * name-value and record encoding and the record parser (p_fastcgi.c);
  * and Compressor and Wildcard through the chain API (PROC-13, PROC-17).
  * The real servers are exercised by tests/integration/test_redis.py and
@@ -18,11 +18,10 @@
 #include "envelope.h"
 #include "json.h"
 #include "log.h"
+#include "processors/stores.h"
 #include "t.h"
 
 /* Test hooks exported by the processors (no header on purpose). */
-long	p_redis_resp_parse(const char *buf, size_t len, int *type,
-	    long long *n);
 int	p_fastcgi_encode_param(const char *name, const char *v, size_t n,
 	    char **out, size_t *outlen);
 int	p_fastcgi_encode_stream(int type, const char *p, size_t n, char **out,
@@ -87,7 +86,7 @@ resp_valid_replies(void)
 	long long n;
 
 	for (i = 0; i < NELEM(good); i++) {
-		long r = p_redis_resp_parse(good[i].in, good[i].len, &type, &n);
+		long r = st_resp_parse(good[i].in, good[i].len, &type, &n);
 		CHECK(r == good[i].want);
 		CHECK(type == good[i].type);
 		if (type != '+' && type != '-')
@@ -106,7 +105,7 @@ resp_truncated_needs_more(void)
 
 	for (i = 0; i < NELEM(good); i++)
 		for (k = 0; k < good[i].len; k++)
-			CHECK(p_redis_resp_parse(good[i].in, k, &type, &n) == 0);
+			CHECK(st_resp_parse(good[i].in, k, &type, &n) == 0);
 }
 
 static void
@@ -117,7 +116,7 @@ resp_malformed_refused(void)
 	long long n;
 
 	for (i = 0; i < NELEM(bad); i++) {
-		long r = p_redis_resp_parse(bad[i].in, bad[i].len, &type, &n);
+		long r = st_resp_parse(bad[i].in, bad[i].len, &type, &n);
 		CHECK(r == -1);
 		if (r != -1)
 			printf("     case %zu: got %ld\n", i, r);
@@ -138,21 +137,21 @@ resp_limits(void)
 		o += 4;
 	}
 	memcpy(buf + o, ":1\r\n", 4);
-	CHECK(p_redis_resp_parse(buf, o + 4, &type, &n) == -1);
+	CHECK(st_resp_parse(buf, o + 4, &type, &n) == -1);
 	/* a simple string line longer than the limit, with and without end */
 	memset(buf, 'a', sizeof(buf));
 	buf[0] = '+';
-	CHECK(p_redis_resp_parse(buf, sizeof(buf), &type, &n) == -1);
+	CHECK(st_resp_parse(buf, sizeof(buf), &type, &n) == -1);
 	memcpy(buf + 3000, "\r\n", 2);
-	CHECK(p_redis_resp_parse(buf, 3002, &type, &n) == -1);
+	CHECK(st_resp_parse(buf, 3002, &type, &n) == -1);
 	/* a bulk string larger than the reply buffer */
-	CHECK(p_redis_resp_parse(S("$20000\r\n"), &type, &n) == -1);
+	CHECK(st_resp_parse(S("$20000\r\n"), &type, &n) == -1);
 	/* an array of many small elements beyond the reply buffer */
 	o = (size_t)snprintf(buf, sizeof(buf), "*1000\r\n");
 	for (i = 0; i < 1000 && o + 30 < sizeof(buf); i++)
 		o += (size_t)snprintf(buf + o, sizeof(buf) - o,
 		    "$15\r\nxxxxxxxxxxxxxxx\r\n");
-	CHECK(p_redis_resp_parse(buf, o, &type, &n) == -1);
+	CHECK(st_resp_parse(buf, o, &type, &n) == -1);
 }
 
 static void
@@ -173,7 +172,7 @@ resp_random_bytes(void)
 			buf[k] = alpha[(seed >> 16) % (sizeof(alpha) - 1)];
 		}
 		seed = seed * 1103515245UL + 12345UL;
-		r = p_redis_resp_parse(buf, len, &type, &n);
+		r = st_resp_parse(buf, len, &type, &n);
 		CHECK(r >= -1 && r <= (long)len);
 		if (r < -1 || r > (long)len)
 			break;
