@@ -55,6 +55,7 @@ extern const struct gd_processor p_wildcard_processor;
 extern const struct gd_processor p_redis_processor;
 extern const struct gd_processor p_sql_processor;
 extern const struct gd_processor p_fastcgi_processor;
+extern const struct gd_processor p_guerrilladbredis_processor;
 
 /* Helpers the built-in processors share (PROC-05). */
 /* gd_rfc1123z - "Mon, 02 Jan 2006 15:04:05 -0700", local time, C names
