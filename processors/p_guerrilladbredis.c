@@ -237,7 +237,7 @@ gr_save(struct gr *g, struct gd_envelope *e, struct gd_next *next,
 	struct gr_row *w = NULL;
 	char buf[1024], why[GD_ERROR_MAX], head[2048], to0[ST_STR_MAX + 1];
 	char ip[ENV_IP_MAX + 1], dom[ENV_DOMAIN_MAX + 1], date[64];
-	char proto[8];
+	char proto[8], to_h[ST_STR_MAX + 1];
 	unsigned char *z = NULL;
 	size_t zl = 0;
 	int n;
@@ -267,13 +267,14 @@ gr_save(struct gr *g, struct gd_envelope *e, struct gd_next *next,
 
 	snprintf(proto, sizeof(proto), "%sSMTP%s", e->esmtp ? "E" : "",
 	    e->tls ? "S" : "");
+	gd_one_line(to_h, sizeof(to_h), to0);
 	gd_one_line(ip, sizeof(ip), e->remote_ip);
 	gd_one_line(dom, sizeof(dom), e->rcpt[0].domain);
 	gd_rfc1123z(gd_ctx_time(g->ctx), date, sizeof(date));
 	n = snprintf(head, sizeof(head), "Delivered-To: %s\r\n"
 	    "Received: from %s ([%s])\r\n"
 	    "\tby %s with %s id %s@%s;\r\n\t%s\r\n",
-	    to0, ip, ip, dom, proto, w->hash, dom, date);
+	    to_h, ip, ip, dom, proto, w->hash, dom, date);
 	if (n < 0 || (size_t)n >= sizeof(head) ||
 	    gd_zlib_compress(head, (size_t)n, e->data != NULL ? e->data : "",
 	    e->data_len, &z, &zl) != 0)

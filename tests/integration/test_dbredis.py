@@ -15,6 +15,7 @@ Without redis-server or MariaDB the tests FAIL naming the package."""
 import json
 import os
 import re
+import socket
 import sys
 import time
 import zlib
@@ -33,14 +34,17 @@ def dsn(m):
         PASSWORD, m.port)
 
 
-def daemon(rd, chain="GuerrillaRedisDB", **bc):
+def daemon(rd, chain="GuerrillaRedisDB", family=socket.AF_INET, **bc):
     m = db()
     cfg = {"save_process": chain, "mail_table": "new_mail",
            "sql_driver": "mysql", "sql_dsn": dsn(m),
            "redis_interface": "127.0.0.1:%d" % rd.port,
            "redis_expire_seconds": 600}
     cfg.update(bc)
-    return Daemon(overrides={"backend_config": cfg})
+    over = {"backend_config": cfg}
+    if family == socket.AF_INET6:
+        over["servers"] = [server_cfg(listen_interface="[::1]:PORT")]
+    return Daemon(overrides=over, family=family)
 
 
 def send(d, body, rcpts=("<test@example.com>",), sender="<a@b.c>"):
@@ -158,6 +162,28 @@ def dbredis_message_id_header_and_gg_alone():
         check(rows[0]["hash"] == qid.encode(), "hash")
         check(zlib.decompress(rd.cmd("GET", qid)).endswith(
             ("Subject: %s\n\nx\n" % tag).encode()), "redis value")
+        d.stop()
+    finally:
+        rd.kill()
+
+
+@test
+def dbredis_ipv6_client_address():
+    """GG stores most IPv6 client addresses as an empty value (GAP-18):
+    here the 16 raw bytes."""
+    m = db()
+    rd = Redis()
+    try:
+        d = daemon(rd, family=socket.AF_INET6)
+        tag = mark("v6")
+        qid = qid_of(send(d, "Subject: %s\r\n\r\nx\r\n.\r\n" % tag))
+        rows = m.rows("subject = '%s'" % tag)
+        check(len(rows) == 1 and rows[0]["ip_addr"] == b"\0" * 15 + b"\1",
+              "ip_addr %r" % (rows and rows[0]["ip_addr"],))
+        text = zlib.decompress(rd.cmd("GET", qid))
+        check(gg_header_re("test@mx.test", "example.com", qid,
+                           ip="::1").match(text) is not None,
+              "header %r" % text[:200])
         d.stop()
     finally:
         rd.kill()
