@@ -34,7 +34,8 @@ PROC_OBJS = processors/p_headersparser.o processors/p_header.o \
 	processors/p_hasher.o processors/p_debugger.o processors/p_maildir.o
 STORE_OBJS = processors/p_compressor.o processors/p_wildcard.o \
 	processors/p_redis.o processors/p_fastcgi.o \
-	processors/mysql_proto.o processors/p_sql.o
+	processors/mysql_proto.o processors/p_sql.o processors/stores.o \
+	processors/p_guerrilladbredis.o
 LIBOBJS = $(CORE_OBJS) $(TLS_OBJS) $(PROC_OBJS) $(STORE_OBJS)
 
 TESTS = tests/t_json tests/t_config tests/t_smtp tests/t_mime tests/t_proc \
@@ -79,7 +80,7 @@ tests/t_proc: tests/t_proc.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_proc.c libguerrilla.a $(LIBS)
 tests/t_api: tests/t_api.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_api.c libguerrilla.a $(LIBS)
-tests/t_store: tests/t_store.c tests/t.h libguerrilla.a
+tests/t_store: tests/t_store.c tests/t.h processors/stores.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_store.c libguerrilla.a $(LIBS)
 tests/t_tls: tests/t_tls.c tests/t.h tls.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_tls.c libguerrilla.a $(LIBS)
@@ -88,6 +89,8 @@ tests/t_proxy: tests/t_proxy.c tests/t.h libguerrilla.a
 tests/t_sql: tests/t_sql.c tests/t.h processors/mysql_proto.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_sql.c libguerrilla.a $(LIBS)
 processors/mysql_proto.o processors/p_sql.o: processors/mysql_proto.h
+processors/stores.o processors/p_redis.o processors/p_sql.o \
+    processors/p_guerrilladbredis.o: processors/stores.h processors/mysql_proto.h
 
 # Each installs what it lacks (apt-get as root on Debian/Ubuntu) or says
 # exactly what to run.

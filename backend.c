@@ -160,7 +160,7 @@ be_registry_init(struct be_registry *r)
 		&p_hasher_processor, &p_debugger_processor,
 		&p_maildir_processor, &p_compressor_processor,
 		&p_wildcard_processor, &p_redis_processor, &p_fastcgi_processor,
-		&p_sql_processor
+		&p_sql_processor, &p_guerrilladbredis_processor
 	};
 	size_t i;
 

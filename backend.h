@@ -55,6 +55,19 @@ extern const struct gd_processor p_wildcard_processor;
 extern const struct gd_processor p_redis_processor;
 extern const struct gd_processor p_sql_processor;
 extern const struct gd_processor p_fastcgi_processor;
+extern const struct gd_processor p_guerrilladbredis_processor;
+
+/* Helpers the built-in processors share (PROC-05). */
+/* gd_rfc1123z - "Mon, 02 Jan 2006 15:04:05 -0700", local time, C names
+ * (p_header.c). */
+void	gd_rfc1123z(time_t t, char *buf, size_t len);
+/* gd_one_line - copy s into buf (size bytes) with CR and LF made spaces,
+ * so a value can never split a header (p_header.c). */
+void	gd_one_line(char *buf, size_t size, const char *s);
+/* gd_zlib_compress - zlib (RFC 1950, level 1) of h[0..hl-1] ‖ d[0..dl-1]
+ * into a malloc'd *out (*outlen).  0 or -1 (p_compressor.c). */
+int	gd_zlib_compress(const char *h, size_t hl, const char *d, size_t dl,
+	    unsigned char **out, size_t *outlen);
 
 /* ---- one chain instance ---- */
 

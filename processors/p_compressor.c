@@ -41,11 +41,12 @@ zc_feed(z_stream *s, const char *p, size_t n)
 	return 0;
 }
 
-/* zc_compress - header ‖ data into one malloc'd zlib stream (*out, *outlen;
- * the caller frees).  0 or -1.  deflateBound() sizes the output, so one
- * Z_FINISH call completes the stream. */
-static int
-zc_compress(const char *h, size_t hl, const char *d, size_t dl,
+/* gd_zlib_compress - header ‖ data into one malloc'd zlib stream (*out,
+ * *outlen; the caller frees).  0 or -1.  deflateBound() sizes the output,
+ * so one Z_FINISH call completes the stream.  Also used by
+ * GuerrillaDbRedis (backend.h). */
+int
+gd_zlib_compress(const char *h, size_t hl, const char *d, size_t dl,
     unsigned char **out, size_t *outlen)
 {
 	z_stream s;
@@ -92,7 +93,7 @@ zc_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		gd_next(next, e, task, res);
 		return;
 	}
-	if (zc_compress(h, strlen(h), e->data != NULL ? e->data : "",
+	if (gd_zlib_compress(h, strlen(h), e->data != NULL ? e->data : "",
 	    e->data_len, &z, &zl) != 0) {
 		gd_result_reply(res, "451 4.3.0 Error: could not compress");
 		gd_result_error(res, "Compressor: out of memory");

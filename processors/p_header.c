@@ -59,11 +59,12 @@ hdr_init(void *inst, const struct json_value *bcfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* rfc1123z - "Mon, 02 Jan 2006 15:04:05 -0700" in local time.  Day and
- * month names come from our own tables, not %a/%b, so that an embedding
- * program's setlocale() cannot change the header. */
-static void
-rfc1123z(time_t t, char *buf, size_t len)
+/* gd_rfc1123z - "Mon, 02 Jan 2006 15:04:05 -0700" in local time.  Day
+ * and month names come from our own tables, not %a/%b, so that an
+ * embedding program's setlocale() cannot change the header.  Also used
+ * by GuerrillaDbRedis (backend.h). */
+void
+gd_rfc1123z(time_t t, char *buf, size_t len)
 {
 	static const char days[7][4] = {
 		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
@@ -87,9 +88,9 @@ rfc1123z(time_t t, char *buf, size_t len)
 	    tm.tm_hour, tm.tm_min, tm.tm_sec, z);
 }
 
-/* one_line - copy s (at most size-1 bytes) with CR/LF made spaces. */
-static void
-one_line(char *buf, size_t size, const char *s)
+/* gd_one_line - copy s (at most size-1 bytes) with CR/LF made spaces. */
+void
+gd_one_line(char *buf, size_t size, const char *s)
 {
 	char *p;
 
@@ -115,10 +116,10 @@ hdr_process(void *inst, struct gd_envelope *e, enum gd_task task,
 	}
 	snprintf(proto, sizeof(proto), "%sSMTP%s", e->esmtp ? "E" : "",
 	    e->tls ? "S" : "");
-	one_line(hash, sizeof(hash), e->nhashes > 0 ? e->hashes[0] :
+	gd_one_line(hash, sizeof(hash), e->nhashes > 0 ? e->hashes[0] :
 	    "unknown");
-	one_line(ip, sizeof(ip), e->remote_ip);
-	rfc1123z(gd_ctx_time(h->ctx), date, sizeof(date));
+	gd_one_line(ip, sizeof(ip), e->remote_ip);
+	gd_rfc1123z(gd_ctx_time(h->ctx), date, sizeof(date));
 	if (e->nrcpt > 0) {
 		/* Go's strings.TrimSpace on the local part */
 		for (lb = e->rcpt[0].local; *lb == ' ' || *lb == '\t'; lb++)
@@ -127,8 +128,8 @@ hdr_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		    le[-1] == '\t'); le--)
 			;
 		snprintf(dom, sizeof(dom), "%.*s", (int)(le - lb), lb);
-		one_line(to, sizeof(to), dom);
-		one_line(dom, sizeof(dom), e->rcpt[0].domain);
+		gd_one_line(to, sizeof(to), dom);
+		gd_one_line(dom, sizeof(dom), e->rcpt[0].domain);
 		n = snprintf(out, sizeof(out), "Delivered-To: %s@%s\n"
 		    "Received: from %s ([%s])\n"
 		    "\tby %s with %s id %s@%s;\n\t%s\n",

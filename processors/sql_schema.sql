@@ -2,8 +2,9 @@
 -- with go-guerrilla's column layout, so existing GG databases keep working.
 -- The default insert fills: date to from subject body mail spam_score hash
 -- content_type recipient has_attach ip_addr return_path is_tls message_id
--- reply_to sender.  `charset` is GG's GuerrillaDbRedis column (PROC-41),
--- kept for compatibility with a default.
+-- reply_to sender.  `charset` is GG's GuerrillaDbRedis column (PROC-41):
+-- GuerrillaRedisDB writes 'UTF-8' there (and body 'redis', mail '', hash =
+-- the Redis key); the SQL processor leaves the default.
 --
 -- [DEV] utf8mb4 instead of GG's utf8 (3-byte) so any UTF-8 subject fits;
 -- the processor cuts strings to 255 bytes and replaces bytes that are not

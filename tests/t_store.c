@@ -1,8 +1,9 @@
 /*
  * t_store.c - the store processors' in-tree protocol code on hostile
- * bytes, without servers: the RESP2 reply parser (p_redis.c), FastCGI
+ * bytes, without servers: the RESP2 reply parser (stores.c), FastCGI
  * name-value and record encoding and the record parser (p_fastcgi.c);
- * and Compressor and Wildcard through the chain API (PROC-13, PROC-17).
+ * and Compressor and Wildcard through the chain API (PROC-13, PROC-17);
+ * GuerrillaRedisDB's key layout and config errors (PROC-41).
  * The real servers are exercised by tests/integration/test_redis.py and
  * test_fastcgi.py.
  */
@@ -14,19 +15,22 @@
 
 #include <zlib.h>
 
+#include <bearssl.h>
+
 #include "backend.h"
 #include "envelope.h"
 #include "json.h"
 #include "log.h"
+#include "processors/stores.h"
 #include "t.h"
 
 /* Test hooks exported by the processors (no header on purpose). */
-long	p_redis_resp_parse(const char *buf, size_t len, int *type,
-	    long long *n);
 int	p_fastcgi_encode_param(const char *name, const char *v, size_t n,
 	    char **out, size_t *outlen);
 int	p_fastcgi_encode_stream(int type, const char *p, size_t n, char **out,
 	    size_t *outlen);
+void	p_guerrilladbredis_hash(const struct gd_ctx *ctx, const char *to,
+	    const char *from, const char *subj, char *out);
 long	p_fastcgi_parse_record(const unsigned char *buf, size_t len,
 	    int *type, const unsigned char **content, size_t *clen);
 
@@ -87,7 +91,7 @@ resp_valid_replies(void)
 	long long n;
 
 	for (i = 0; i < NELEM(good); i++) {
-		long r = p_redis_resp_parse(good[i].in, good[i].len, &type, &n);
+		long r = st_resp_parse(good[i].in, good[i].len, &type, &n);
 		CHECK(r == good[i].want);
 		CHECK(type == good[i].type);
 		if (type != '+' && type != '-')
@@ -106,7 +110,7 @@ resp_truncated_needs_more(void)
 
 	for (i = 0; i < NELEM(good); i++)
 		for (k = 0; k < good[i].len; k++)
-			CHECK(p_redis_resp_parse(good[i].in, k, &type, &n) == 0);
+			CHECK(st_resp_parse(good[i].in, k, &type, &n) == 0);
 }
 
 static void
@@ -117,7 +121,7 @@ resp_malformed_refused(void)
 	long long n;
 
 	for (i = 0; i < NELEM(bad); i++) {
-		long r = p_redis_resp_parse(bad[i].in, bad[i].len, &type, &n);
+		long r = st_resp_parse(bad[i].in, bad[i].len, &type, &n);
 		CHECK(r == -1);
 		if (r != -1)
 			printf("     case %zu: got %ld\n", i, r);
@@ -138,21 +142,21 @@ resp_limits(void)
 		o += 4;
 	}
 	memcpy(buf + o, ":1\r\n", 4);
-	CHECK(p_redis_resp_parse(buf, o + 4, &type, &n) == -1);
+	CHECK(st_resp_parse(buf, o + 4, &type, &n) == -1);
 	/* a simple string line longer than the limit, with and without end */
 	memset(buf, 'a', sizeof(buf));
 	buf[0] = '+';
-	CHECK(p_redis_resp_parse(buf, sizeof(buf), &type, &n) == -1);
+	CHECK(st_resp_parse(buf, sizeof(buf), &type, &n) == -1);
 	memcpy(buf + 3000, "\r\n", 2);
-	CHECK(p_redis_resp_parse(buf, 3002, &type, &n) == -1);
+	CHECK(st_resp_parse(buf, 3002, &type, &n) == -1);
 	/* a bulk string larger than the reply buffer */
-	CHECK(p_redis_resp_parse(S("$20000\r\n"), &type, &n) == -1);
+	CHECK(st_resp_parse(S("$20000\r\n"), &type, &n) == -1);
 	/* an array of many small elements beyond the reply buffer */
 	o = (size_t)snprintf(buf, sizeof(buf), "*1000\r\n");
 	for (i = 0; i < 1000 && o + 30 < sizeof(buf); i++)
 		o += (size_t)snprintf(buf + o, sizeof(buf) - o,
 		    "$15\r\nxxxxxxxxxxxxxxx\r\n");
-	CHECK(p_redis_resp_parse(buf, o, &type, &n) == -1);
+	CHECK(st_resp_parse(buf, o, &type, &n) == -1);
 }
 
 static void
@@ -173,7 +177,7 @@ resp_random_bytes(void)
 			buf[k] = alpha[(seed >> 16) % (sizeof(alpha) - 1)];
 		}
 		seed = seed * 1103515245UL + 12345UL;
-		r = p_redis_resp_parse(buf, len, &type, &n);
+		r = st_resp_parse(buf, len, &type, &n);
 		CHECK(r >= -1 && r <= (long)len);
 		if (r < -1 || r > (long)len)
 			break;
@@ -373,6 +377,99 @@ wildcard_every_recipient(void)
 	json_free(cfg);
 }
 
+/* ---- GuerrillaRedisDB ---- */
+
+static void
+dbredis_hash_layout(void)
+{
+	static const char hex[] = "0123456789abcdef";
+	static const char msg[] = "bob@mx.test" "alice@example.net"
+	    "Hi there" "1700000000000000000";
+	struct gd_ctx c = ctx;
+	br_md5_context md;
+	unsigned char sum[16];
+	char want[33], got[33];
+	size_t k;
+
+	c.fixed_time = 1700000000;
+	br_md5_init(&md);
+	br_md5_update(&md, msg, strlen(msg));
+	br_md5_out(&md, sum);
+	for (k = 0; k < 16; k++) {
+		want[2 * k] = hex[sum[k] >> 4];
+		want[2 * k + 1] = hex[sum[k] & 15];
+	}
+	want[32] = '\0';
+	p_guerrilladbredis_hash(&c, "bob@mx.test", "alice@example.net",
+	    "Hi there", got);
+	CHECK(strcmp(got, want) == 0);
+	/* the real clock (not 2023) gives another key */
+	p_guerrilladbredis_hash(&ctx, "bob@mx.test", "alice@example.net",
+	    "Hi there", got);
+	CHECK(strlen(got) == 32 && strcmp(got, want) != 0);
+}
+
+/* init_err - init GuerrillaRedisDB with json; the error ("" = none). */
+static void
+init_err(const char *json, char *err, size_t errlen)
+{
+	struct json_value *cfg;
+	struct be_chain *c;
+
+	err[0] = '\0';
+	cfg = json_parse(json, strlen(json), 0, err, errlen);
+	CHECK(cfg != NULL);
+	if (cfg == NULL)
+		return;
+	c = be_chain_new(&reg, "guerrillaredisdb", &ctx, err, errlen);
+	CHECK(c != NULL);
+	if (c != NULL) {
+		if (be_chain_init(c, cfg, err, errlen) == 0)
+			err[0] = '\0';
+		(void)be_chain_shutdown(c, err + strlen(err),
+		    errlen - strlen(err));
+		be_chain_free(c);
+	}
+	json_free(cfg);
+}
+
+#define GR_BASE	"\"primary_mail_host\": \"mx.test\", " \
+	"\"mail_table\": \"new_mail\", \"sql_driver\": \"mysql\", " \
+	"\"sql_dsn\": \"u:p@tcp(127.0.0.1:1)/db\", "
+
+static void
+dbredis_config_errors(void)
+{
+	char err[512];
+
+	init_err("{}", err, sizeof(err));
+	CHECK(strstr(err, "'primary_mail_host' of type: string") != NULL);
+	init_err("{\"primary_mail_host\": \"mx.test\"}", err, sizeof(err));
+	CHECK(strstr(err, "'mail_table' of type: string") != NULL);
+	init_err("{" GR_BASE "\"sql_driver\": \"postgres\"}", err,
+	    sizeof(err));
+	CHECK(strstr(err, "sql_driver 'postgres' is not supported") != NULL);
+	init_err("{" GR_BASE "\"redis_expire_seconds\": 60}", err,
+	    sizeof(err));
+	CHECK(strstr(err, "'redis_interface' of type: string") != NULL);
+	init_err("{" GR_BASE "\"redis_interface\": \"127.0.0.1:1\"}", err,
+	    sizeof(err));
+	CHECK(strstr(err, "'redis_expire_seconds' of expected type: int")
+	    != NULL);
+	init_err("{" GR_BASE "\"redis_interface\": \"nocolon\", "
+	    "\"redis_expire_seconds\": 60}", err, sizeof(err));
+	CHECK(strstr(err, "redis_interface: want host:port") != NULL);
+	init_err("{" GR_BASE "\"redis_interface\": \"127.0.0.1:1\", "
+	    "\"redis_expire_seconds\": 0}", err, sizeof(err));
+	CHECK(strstr(err, "redis_expire_seconds: must be") != NULL);
+	/* nothing listens on port 1: Redis is tried first, as a config
+	 * error naming the cause */
+	init_err("{" GR_BASE "\"redis_interface\": \"127.0.0.1:1\", "
+	    "\"redis_expire_seconds\": 60}", err, sizeof(err));
+	CHECK(strstr(err, "redis cannot connect, check your settings: ")
+	    != NULL);
+}
+
 int
 main(void)
 {
@@ -392,6 +489,8 @@ main(void)
 	RUN(fcgi_parse_hostile);
 	RUN(compressor_caches_zlib_of_text);
 	RUN(wildcard_every_recipient);
+	RUN(dbredis_hash_layout);
+	RUN(dbredis_config_errors);
 	log_close(ctx.log);
 	be_registry_free(&reg);
 	return T_DONE();

@@ -9,9 +9,7 @@ temporary folder (no persistence) and stops it afterwards.  Without the
 redis-server package the tests FAIL and name it (tests/deps.sh and
 .ci/run install it)."""
 import os
-import shutil
 import socket
-import subprocess
 import sys
 import time
 import zlib
@@ -19,110 +17,9 @@ import zlib
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401,F403
+from stores import *  # noqa: E402,F401,F403
 
 QUEUED_RE = "250 2.0.0 OK: queued as "
-
-
-def need_redis():
-    path = shutil.which("redis-server")
-    if path is None:
-        raise AssertionError("redis-server not found: install the Debian "
-                             "package redis-server (apt-get install -y "
-                             "redis-server)")
-    return path
-
-
-class Redis:
-    """A redis-server subprocess on 127.0.0.1:port in a temp folder."""
-
-    def __init__(self, port=None, password=None):
-        self.bin = need_redis()
-        self.dir = make_tmpdir()
-        self.port = port or free_port()
-        self.password = password
-        self.proc = None
-        self.start()
-
-    def start(self):
-        args = [self.bin, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", self.dir,
-                "--daemonize", "no", "--logfile", "",
-                "--loglevel", "warning"]
-        if self.password:
-            args += ["--requirepass", self.password]
-        self.log = open(os.path.join(self.dir, "redis.log"), "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log,
-                                     stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            try:
-                if self.cmd("PING") == b"PONG":
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                raise AssertionError("redis-server exited with %r" %
-                                     self.proc.returncode)
-            time.sleep(0.05)
-        raise AssertionError("redis-server not answering on port %d" %
-                             self.port)
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.log.close()
-
-    def cmd(self, *args, db=0):
-        """One command over a fresh raw RESP connection (AUTH / SELECT
-        first when needed); returns the decoded reply."""
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-        try:
-            f = s.makefile("rb")
-            pre = []
-            if self.password:
-                pre.append(("AUTH", self.password))
-            if db:
-                pre.append(("SELECT", str(db)))
-            for p in pre:
-                s.sendall(resp_cmd(*p))
-                r = resp_read(f)
-                check(r == b"OK", "%s: %r" % (p[0], r))
-            s.sendall(resp_cmd(*args))
-            return resp_read(f)
-        finally:
-            s.close()
-
-
-def resp_cmd(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-def resp_read(f):
-    line = f.readline()
-    check(line.endswith(b"\r\n"), "RESP line %r" % line)
-    t, rest = line[:1], line[1:-2]
-    if t == b"+":
-        return rest
-    if t == b"-":
-        return RuntimeError(rest.decode())
-    if t == b":":
-        return int(rest)
-    if t == b"$":
-        n = int(rest)
-        if n < 0:
-            return None
-        data = f.read(n + 2)
-        return data[:-2]
-    if t == b"*":
-        return [resp_read(f) for _ in range(int(rest))]
-    raise AssertionError("RESP type %r" % t)
 
 
 def redis_daemon(r, chain="HeadersParser|Hasher|Header|Redis|MailDir",

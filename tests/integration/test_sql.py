@@ -6,175 +6,20 @@ the envelope, a hostile subject lands verbatim, an outage answers 451 and
 the next message after a restart is stored without restarting guerrillad,
 a unix-socket DSN works, and init failures are config errors.
 
-If MariaDB is not installed every test FAILs naming the package."""
-import atexit
+The servers come from stores.py.  If MariaDB is not installed every test
+FAILs naming the package."""
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import zlib
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import *  # noqa: E402,F401,F403
+from stores import *  # noqa: E402,F401,F403
 
-PASSWORD = "s3cr'et\"\\"      # quotes and a backslash survive the DSN
 OUTAGE_451 = "451 4.3.0 Error: storage not available"
 QUEUED = "250 2.0.0 OK: queued as "
-
-
-def _which(*names):
-    for n in names:
-        p = shutil.which(n) or next((os.path.join(d, n) for d in (
-            "/usr/sbin", "/usr/local/sbin", "/usr/libexec") if
-            os.access(os.path.join(d, n), os.X_OK)), None)
-        if p:
-            return p
-    return None
-
-
-class MariaDB:
-    """One server for the whole file."""
-
-    def __init__(self):
-        self.server = _which("mariadbd", "mysqld")
-        self.install = _which("mariadb-install-db", "mysql_install_db")
-        self.client = _which("mariadb", "mysql")
-        if not (self.server and self.install and self.client):
-            raise RuntimeError(
-                "MariaDB not found: install the packages mariadb-server "
-                "and mariadb-client (apt-get install -y mariadb-server "
-                "mariadb-client)")
-        os.makedirs(os.path.join(ROOT, "tests", "tmp"), exist_ok=True)
-        self.dir = tempfile.mkdtemp(prefix="mariadb-",
-                                    dir=os.path.join(ROOT, "tests", "tmp"))
-        self.data = os.path.join(self.dir, "data")
-        self.sock = os.path.join(self.dir, "sock")
-        self.port = free_port()
-        self.proc = None
-        rc, out = run_cmd([self.install, "--no-defaults",
-                           "--datadir=" + self.data,
-                           "--auth-root-authentication-method=normal",
-                           "--user=" + self._user(), "--skip-test-db"],
-                          timeout=60)
-        if rc != 0:
-            raise RuntimeError("mariadb-install-db failed: %s" % out[-500:])
-        self.start()
-        self.root_sql(
-            "CREATE DATABASE gmail; "
-            "CREATE USER 'gm'@'localhost' IDENTIFIED BY '%s'; "
-            "CREATE USER 'gm'@'127.0.0.1' IDENTIFIED BY '%s'; "
-            "GRANT ALL ON gmail.* TO 'gm'@'localhost'; "
-            "GRANT ALL ON gmail.* TO 'gm'@'127.0.0.1';" % (
-                self._q(PASSWORD), self._q(PASSWORD)))
-        with open(os.path.join(ROOT, "processors", "sql_schema.sql")) as f:
-            self.root_sql(f.read(), db="gmail")
-
-    @staticmethod
-    def _user():
-        import pwd
-        return pwd.getpwuid(os.getuid()).pw_name
-
-    @staticmethod
-    def _q(s):
-        return s.replace("\\", "\\\\").replace("'", "\\'")
-
-    def start(self):
-        self.log = open(os.path.join(self.dir, "mariadbd.log"), "ab")
-        self.proc = subprocess.Popen(
-            [self.server, "--no-defaults", "--datadir=" + self.data,
-             "--socket=" + self.sock, "--port=%d" % self.port,
-             "--bind-address=127.0.0.1", "--skip-networking=0",
-             "--skip-name-resolve", "--user=" + self._user(),
-             "--pid-file=" + os.path.join(self.dir, "pid"),
-             "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",
-             "--innodb-flush-log-at-trx-commit=2",
-             "--skip-log-bin", "--max-connections=50"],
-            stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError("mariadbd exited with %r" %
-                                   self.proc.returncode)
-            rc, _ = run_cmd([self.client, "--no-defaults", "-S", self.sock,
-                             "-u", "root", "-e", "SELECT 1"], timeout=10)
-            if rc == 0:
-                return
-            time.sleep(0.1)
-        raise RuntimeError("mariadbd did not come up within 30 s")
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=20)
-        self.proc = None
-        self.log.close()
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    def root_sql(self, sql, db=None):
-        args = [self.client, "--no-defaults", "-S", self.sock, "-u", "root",
-                "-N", "-B"]
-        if db:
-            args.append(db)
-        p = subprocess.run(args, input=sql.encode(), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=20)
-        out = p.stdout.decode("utf-8", "replace")
-        check(p.returncode == 0, "mariadb client: %s" % out)
-        return out
-
-    COLS = ["to", "from", "subject", "body", "mail", "spam_score", "hash",
-            "content_type", "recipient", "has_attach", "ip_addr",
-            "return_path", "is_tls", "message_id", "reply_to", "sender",
-            "charset"]
-
-    def rows(self, where="1=1"):
-        """Every matching row as a dict of bytes (HEX() on the wire, so no
-        byte is lost to the client's output escaping)."""
-        sel = ", ".join("HEX(CONCAT(`%s`))" % c for c in self.COLS)
-        out = self.root_sql("SELECT %s, TIMESTAMPDIFF(SECOND, `date`, NOW())"
-                            " FROM new_mail WHERE %s ORDER BY mail_id" % (
-                                sel, where), db="gmail")
-        rows = []
-        for line in out.splitlines():
-            f = line.split("\t")
-            r = {c: bytes.fromhex(v) for c, v in zip(self.COLS, f)}
-            r["age"] = int(f[-1])
-            rows.append(r)
-        return rows
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-_db = {"db": None, "error": None}
-
-
-def db():
-    if _db["error"] is not None:
-        raise RuntimeError(_db["error"])
-    if _db["db"] is None:
-        try:
-            _db["db"] = MariaDB()
-        except Exception as e:
-            _db["error"] = str(e)
-            raise
-        atexit.register(_db["db"].cleanup)
-    return _db["db"]
 
 
 def sql_daemon(chain="HeadersParser|Hasher|Header|sql", dsn=None, **bc):
@@ -296,23 +141,9 @@ def sql_compressor_marks_gzip():
 @test
 def sql_after_redis_marks_redis_and_stores_no_mail():
     m = db()
-    rs = _which("redis-server")
-    check(rs is not None, "redis-server not found: install the package "
-          "redis-server")
-    port = free_port()
-    rdir = make_tmpdir()
-    p = subprocess.Popen([rs, "--port", str(port), "--bind", "127.0.0.1",
-                          "--save", "", "--appendonly", "no", "--dir", rdir],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         stdin=subprocess.DEVNULL)
+    rd = Redis()
+    port = rd.port
     try:
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                return True
-            except OSError:
-                return False
-        check(wait_for(up, 10), "redis-server did not start")
         d = sql_daemon(chain="HeadersParser|Hasher|Header|Redis|sql",
                        redis_interface="127.0.0.1:%d" % port,
                        redis_expire_seconds=60)
@@ -325,8 +156,7 @@ def sql_after_redis_marks_redis_and_stores_no_mail():
               "body %r mail %r" % (rows[0]["body"], rows[0]["mail"][:40]))
         d.stop()
     finally:
-        p.terminate()
-        p.wait(timeout=10)
+        rd.kill()
 
 
 @test
