@@ -344,5 +344,5 @@ gr_destroy(void *inst)
 
 const struct gd_processor p_guerrilladbredis_processor = {
 	"GuerrillaRedisDB", gr_create, gr_init, gr_process, gr_shutdown,
-	gr_destroy, NULL
+	gr_destroy, NULL, 0
 };
