@@ -46,9 +46,11 @@ def write_text(d, text):
     os.rename(tmp, d.conf)
 
 
-def write_config(d, cfg):
+def write_config(d, cfg, remember=True):
+    """Write cfg; with remember, it becomes what new_config() copies."""
     write_text(d, json.dumps(cfg, indent=2) + "\n")
-    d.config = cfg
+    if remember:
+        d.config = cfg
 
 
 def new_config(d):
@@ -91,7 +93,9 @@ def sighup(d, want_ok=True, what=""):
 
 
 def reload(d, cfg, want_ok=True, what=""):
-    write_config(d, cfg)
+    """Write cfg and SIGHUP; a config meant to be refused is not
+    remembered, so the next new_config() starts from the running one."""
+    write_config(d, cfg, remember=want_ok)
     return sighup(d, want_ok, what)
 
 
@@ -233,7 +237,10 @@ def sighup_removes_server():
     b.expect_eof()
     b.close()
     check(wait_for(lambda: "shutdown completed for [%s]" % iface(pb) in
-                   d.log_text(), 5), "no LOG-04 shutdown line for B")
+                   d.log_text(), 5),
+          "removed server B: no 'shutdown completed for [%s]' (LOG-04; GG's "
+          "Server.Shutdown logs it when a reload removes a server)" %
+          iface(pb))
     # A: the existing session and a new one both work
     tok1, tok2 = token("old-session"), token("new-session")
     a.expect("NOOP", "250 2.0.0 OK")
@@ -379,8 +386,12 @@ def slow_upload(port, i, tok, lines, pause, results, go):
 
 @test
 def sighup_save_process_change_takes_effect_next_message_none_lost():
+    # the old chain is slow (Debugger sleeps 2 s per message; 1 would be
+    # its fault hook, PROC-14), so one message is still being saved by an
+    # old worker during the swap
     d = Daemon(overrides={"backend_config": {
-        "save_process": "HeadersParser|MailDir",
+        "save_process": "HeadersParser|Debugger|MailDir",
+        "sleep_seconds": 2,
         "maildir_path": "TMPDIR/mail1/[user]"}})
     p1 = os.path.join(d.dir, "mail1", "test")
     p2 = os.path.join(d.dir, "mail2", "test")
@@ -401,12 +412,26 @@ def sighup_save_process_change_takes_effect_next_message_none_lost():
                           tok_old.encode())
         check(re.fullmatch(QUEUED_RE, r), "before the reload: %r" % r)
     go.set()
-    time.sleep(0.5)             # every client is now mid-DATA
+    # one message complete and in an old worker when the reload comes
+    tok_fly = token("in-flight")
+    fly = d.client()
+    open_rcpt(fly)
+    fly.expect("DATA", DATA_REPLY_354)
+    fly.send(b"Subject: fly\r\n\r\n%s\r\n.\r\n" % tok_fly.encode())
+    time.sleep(0.4)             # every slow client is now mid-DATA
     cfg = new_config(d)
+    cfg["backend_config"].pop("sleep_seconds")
     cfg["backend_config"]["save_process"] = "HeadersParser|Hasher|Header|MailDir"
     cfg["backend_config"]["maildir_path"] = os.path.join(d.dir, "mail2",
                                                          "[user]")
     reload(d, cfg, what="new save_process and maildir_path")
+    # the old backend drains: the message it was saving is stored by it
+    r = fly.reply1(timeout=15)
+    check(re.fullmatch(QUEUED_RE, r), "in-flight message: %r" % r)
+    fly.close()
+    log = d.log_text()      # the scenario happened: saving began before
+    check(0 <= log.find("Subject: fly") < log.find(RELOADED),
+          "the in-flight message was not in a worker before the reload")
     for t in threads:
         t.join(40)
     check(not any(t.is_alive() for t in threads), "a client hung")
@@ -423,10 +448,18 @@ def sighup_save_process_change_takes_effect_next_message_none_lost():
     check(stored_with(old, tok_old)[0][1] ==
           b"Subject: before\n\n%s\n" % tok_old.encode(),
           "old chain stored %r" % stored_with(old, tok_old)[0][1])
+    check(len(stored_with(old, tok_fly)) == 1 and
+          not stored_with(new, tok_fly),
+          "the message saved across the swap is not (only) in the old "
+          "Maildir")
+    check(stored_with(old, tok_fly)[0][1] ==
+          b"Subject: fly\n\n%s\n" % tok_fly.encode(),
+          "in-flight message stored as %r" % stored_with(old, tok_fly)[0][1])
     check(len(stored_with(new, tok_new)) == 1 and
           not stored_with(old, tok_new),
           "the message after the reload is not (only) in the new Maildir")
-    body = split_delivery(stored_with(new, tok_new)[0][1])  # Header ran
+    body = split_delivery(stored_with(new, tok_new)[0][1],  # Header ran
+                          proto="SMTP")
     check(body == b"Subject: after\n\n%s\n" % tok_new.encode(),
           "new chain stored %r" % body)
     # the uploads in flight: 250 only when stored (DESIGN rule 5), exactly
@@ -546,9 +579,13 @@ def sighup_log_level_change():
     old.expect("NOOP old-session-debug", "250 2.0.0 OK")
     with d.client() as c:
         c.expect("NOOP new-session-debug", "250 2.0.0 OK")
-    for w in ("old-session-debug", "new-session-debug"):
+    # 8.4 [DEV] "level changes everywhere": sessions that were open
+    # before the reload included
+    for w, who in (("new-session-debug", "a session opened after"),
+                   ("old-session-debug", "a session opened before")):
         check(wait_for(lambda: "Client sent: NOOP %s" % w in srv_text(), 3),
-              "debug line for %r not in the server log" % w)
+              "log_level debug: %s the reload logs no 'Client sent' line "
+              "in the server log" % who)
     text = srv_text() + open(main_log).read()
     check("info-level" not in text, "a command was logged at info level")
     # [DEV] destinations kept: the server's lines stay in its own file
