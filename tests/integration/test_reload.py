@@ -660,5 +660,88 @@ def sighup_with_v_flag_keeps_debug():
     d.stop()
 
 
+@test
+def sighup_server_log_file_change():
+    # 8.4 [DEV]: a server's new log_file replaces only that server's log
+    d = LogsDaemon(start=False)
+    main_log = os.path.join(d.dir, "main.log")
+    s1 = os.path.join(d.dir, "s1.log")
+    s2 = os.path.join(d.dir, "s2.log")
+    cfg = new_config(d)
+    cfg["log_file"] = main_log
+    cfg["servers"][0]["log_file"] = s1
+    write_config(d, cfg)
+    d.cfg_log = main_log
+    d.extra_logs = (s1, s2)
+    d.start()
+
+    def text(path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+    with d.client() as c:
+        c.expect("QUIT", "221 2.0.0 Bye")
+    check(wait_for(lambda: "Handle client" in text(s1), 3), "s1.log unused")
+    n1 = text(s1).count("Handle client")
+    cfg = new_config(d)
+    cfg["servers"][0]["log_file"] = s2
+    reload(d, cfg, what="server log_file")
+    with d.client() as c:
+        c.expect("QUIT", "221 2.0.0 Bye")
+    check(wait_for(lambda: "Handle client" in text(s2), 3),
+          "the server does not log into its new file")
+    check(text(s1).count("Handle client") == n1, "still logging into s1.log")
+    check("Handle client" not in text(main_log), "session lines in the "
+          "main log")
+    check(RELOADED in text(main_log), "main log replaced (GG's bug)")
+    d.stop()
+    check("Shutdown completed, exiting." in text(main_log),
+          "the main log lost its entries after the reload")
+
+
+@test
+def sighup_pid_file_moves():
+    # 8.4: the pid is written to the new path; [DEV] the old file removed
+    d = Daemon(start=False, use_p=False)
+    old_pid = os.path.join(d.dir, "old.pid")
+    new_pid = os.path.join(d.dir, "new.pid")
+    cfg = new_config(d)
+    cfg["pid_file"] = old_pid
+    write_config(d, cfg)
+    d.start()
+    check(wait_for(lambda: os.path.exists(old_pid), 3), "pid file not written")
+    cfg = new_config(d)
+    cfg["pid_file"] = new_pid
+    reload(d, cfg, what="pid_file")
+    check(wait_for(lambda: os.path.exists(new_pid), 3),
+          "new pid file not written")
+    with open(new_pid) as f:
+        check(f.read().strip() == str(d.pid), "new pid file content")
+    check(not os.path.exists(old_pid), "old pid file left behind")
+    d.stop()
+    check(not os.path.exists(new_pid), "pid file left after exit")
+
+
+@test
+def sighup_keeps_p_override():
+    # OPS-02: -p wins over pid_file, also after a reload that changes it
+    d = Daemon()
+    other = os.path.join(d.dir, "from-config.pid")
+    cfg = new_config(d)
+    cfg["pid_file"] = other
+    cfg["servers"][0]["host_name"] = "mx2.test"     # proof it reloaded
+    reload(d, cfg, what="pid_file under -p")
+    check((greeting(d.port) or "").startswith("220 mx2.test "),
+          "not reloaded")
+    time.sleep(0.3)
+    check(not os.path.exists(other), "pid_file of the config written "
+          "although -p was given")
+    with open(d.pidfile) as f:
+        check(f.read().strip() == str(d.pid), "the -p pid file changed")
+    d.stop()
+
+
 if __name__ == "__main__":
     run_all()
