@@ -183,6 +183,7 @@ struct srvc {
 	int		timeout;
 	int		max_clients;
 	const char	*host;
+	const char	*extra;	/* more keys: ", \"k\": v" */
 };
 
 struct appc {
@@ -225,9 +226,10 @@ build(const struct appc *a)
 		w = snprintf(buf + o, len - o,
 		    "%s\n    { \"is_enabled\": %s, \"host_name\": \"%s\","
 		    " \"listen_interface\": \"127.0.0.1:%d\","
-		    " \"timeout\": %d, \"max_clients\": %d }",
+		    " \"timeout\": %d, \"max_clients\": %d%s }",
 		    i ? "," : "", s->enabled ? "true" : "false", s->host,
-		    s->port, s->timeout, s->max_clients);
+		    s->port, s->timeout, s->max_clients,
+		    s->extra != NULL ? s->extra : "");
 		if (w < 0 || (size_t)w >= len - o) {
 			free(buf);
 			return NULL;
@@ -252,6 +254,7 @@ srv(int port)
 	s.timeout = 30;
 	s.max_clients = 100;
 	s.host = "mx.test";
+	s.extra = NULL;
 	return s;
 }
 
@@ -788,6 +791,57 @@ backend_config_first_and_applied(void)
 	finish(d, &r);
 }
 
+/* (7) a server's log_file, timeout and a TLS key changed (TLS off, so
+ * no files are read, TLS-01): update_config, new_log_file instead of
+ * reopen_log_file, timeout, tls_config; the other server only reopens. */
+static void
+log_file_timeout_tls(void)
+{
+	int p[2];
+	struct appc a;
+	struct gd_daemon *d;
+	struct rec r;
+	char ex1[600], ex2[600], log1[300], log2[300];
+
+	CHECK(free_ports(p, 2) == 0);
+	(void)snprintf(log1, sizeof(log1), "%s/s1.log", tmpdir);
+	(void)snprintf(log2, sizeof(log2), "%s/s2.log", tmpdir);
+	(void)snprintf(ex1, sizeof(ex1), ", \"log_file\": \"%s\", \"tls\": {"
+	    " \"start_tls_on\": false,"
+	    " \"client_auth_type\": \"NoClientCert\" }", log1);
+	(void)snprintf(ex2, sizeof(ex2), ", \"log_file\": \"%s\", \"tls\": {"
+	    " \"start_tls_on\": false, \"client_auth_type\":"
+	    " \"RequestClientCert\" }", log2);
+	a = base(2, p);
+	a.s[1].extra = ex1;
+	if ((d = started(&a)) == NULL)
+		return;
+	rec_init(&r, d);
+	subscribe_all(d, &r);
+	a.s[1].extra = ex2;
+	a.s[1].timeout = 7;
+	CHECK(reload(d, &a, 0) == 0);
+	CHECK_EVENTS(&r, GD_EV_NEW_CONFIG, GD_EV_SERVER_REOPEN_LOG_FILE,
+	    GD_EV_SERVER_UPDATE, GD_EV_SERVER_NEW_LOG_FILE,
+	    GD_EV_SERVER_TIMEOUT, GD_EV_SERVER_TLS_CONFIG, NULL);
+	CHECK(greets(p[1], "mx.test"));
+	finish(d, &r);
+	/* the session after the reload was logged in the new file */
+	{
+		char buf[4096];
+		FILE *f = fopen(log2, "r");
+		size_t n = 0;
+
+		CHECK(f != NULL);
+		if (f != NULL) {
+			n = fread(buf, 1, sizeof(buf) - 1, f);
+			fclose(f);
+		}
+		buf[n] = '\0';
+		CHECK(strstr(buf, "Handle client") != NULL);
+	}
+}
+
 /* gd_reload_* before gd_start is gd_load_* (no events); gd_start then
  * runs the reloaded config. */
 static void
@@ -851,6 +905,7 @@ main(void)
 	RUN(disable_enable);
 	RUN(unchanged_config_reopens_only);
 	RUN(backend_config_first_and_applied);
+	RUN(log_file_timeout_tls);
 	RUN(reload_before_start_is_load);
 	rm_rf(tmpdir);
 	return T_DONE();

@@ -421,7 +421,8 @@ def sighup_save_process_change_takes_effect_next_message_none_lost():
     time.sleep(0.4)             # every slow client is now mid-DATA
     cfg = new_config(d)
     cfg["backend_config"].pop("sleep_seconds")
-    cfg["backend_config"]["save_process"] = "HeadersParser|Hasher|Header|MailDir"
+    cfg["backend_config"]["save_process"] = \
+        "HeadersParser|Hasher|Header|MailDir"
     cfg["backend_config"]["maildir_path"] = os.path.join(d.dir, "mail2",
                                                          "[user]")
     reload(d, cfg, what="new save_process and maildir_path")
