@@ -88,6 +88,7 @@ struct srv_listener {
 	struct logger		*log;		/* the server's log_file */
 	int			own_log;	/* log is not the main log */
 	int			dead;		/* removed or disabled by reload */
+	int			busy;		/* last session logging; amu */
 	uint64_t		next_id;	/* SMTP-02; under srv.amu */
 	unsigned long		active;		/* under srv.amu */
 };
@@ -565,12 +566,15 @@ queued_id(struct srv_loop *lp, struct srv_conn *c)
 }
 
 /* trace - LOG-04: every command and reply at debug level (log_msg
- * escapes the client's bytes, LOG-05). */
+ * escapes the client's bytes, LOG-05).  The level is read each time: a
+ * reload may change it under a live session. */
 static void
 trace(void *arg, int incoming, const char *p, size_t n)
 {
 	struct srv_conn *c = arg;
 
+	if (log_get_level(c->l->log) > LOGL_DEBUG)
+		return;
 	log_debug(c->l->log, "%s: %.*s", incoming ? "Client sent" :
 	    "Writing response to client", (int)(n > 1024 ? 1024 : n), p);
 }
@@ -952,6 +956,7 @@ conn_free(struct srv_loop *lp, size_t i)
 {
 	struct srv_conn *c = lp->c[i];
 	struct srv *s = lp->s;
+	int last;
 
 	if (c->tls != NULL) {
 		if (c->fd >= 0 && !c->tls_hs) {	/* best effort close_notify */
@@ -964,8 +969,16 @@ conn_free(struct srv_loop *lp, size_t i)
 	pool_put(lp, c->in);
 	pool_put(lp, c->smtp.out);
 	pthread_mutex_lock(&s->amu);
-	c->l->active--;
+	last = --c->l->active == 0 && c->l->dead;
+	c->l->busy = last;	/* free_dead must wait for the line below */
 	pthread_mutex_unlock(&s->amu);
+	if (last) {		/* a server removed by reload is done (LOG-04) */
+		log_info(c->l->log, "shutdown completed for [%s]",
+		    c->l->iface);
+		pthread_mutex_lock(&s->amu);
+		c->l->busy = 0;
+		pthread_mutex_unlock(&s->amu);
+	}
 	gen_drop(s, c->gen);
 	env_free(&c->env);
 	free(c);
@@ -1080,10 +1093,8 @@ accept_clients(struct srv_loop *lp, struct srv_listener *l)
 		smtp_init(&c->smtp, l->cfg, &c->env, relay_allowed, s,
 		    be_has_validate(s->be));
 		c->smtp.version = gd_version();
-		if (log_get_level(l->log) <= LOGL_DEBUG) {
-			c->smtp.trace = trace;
-			c->smtp.trace_arg = c;
-		}
+		c->smtp.trace = trace;
+		c->smtp.trace_arg = c;
 		if (l->cfg->xclient_on) {
 			/* CFG-07a: XCLIENT only from the direct peer's
 			 * trusted addresses (nginx's mail proxy) */
@@ -1661,7 +1672,7 @@ free_dead(struct srv *s)
 		unsigned long active;
 
 		pthread_mutex_lock(&s->amu);
-		active = l->active;
+		active = l->active + (unsigned long)l->busy;
 		pthread_mutex_unlock(&s->amu);
 		if (active == 0) {
 			listener_free(s, l);
@@ -1791,6 +1802,9 @@ srv_reload(struct srv *s, struct cfg_app *app, struct backend *nb,
 		close_listener(l);
 		l->dead = 1;
 		s->dead[s->ndead++] = l;
+		if (l->active == 0)	/* no session: done now (loops wait) */
+			log_info(l->log, "shutdown completed for [%s]",
+			    l->iface);
 	}
 	free(s->ls);
 	s->ls = nls;
