@@ -3,7 +3,13 @@
  * (see compat.h).  Each is written here from its manual page; none blocks.
  */
 #define GD_COMPAT_FULL_LIBC	/* see compat.h: setgroups() */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE	1	/* glibc declares accept4() only with it */
+#endif
 #include "compat.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <grp.h>
@@ -171,4 +177,28 @@ gd_drop_privileges(const char *user, const char *group, char *err,
 		}
 	}
 	return 0;
+}
+
+int
+gd_accept_nb(int lfd, struct sockaddr *sa, socklen_t *sl)
+{
+	int fd;
+
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+	/* Linux and the BSDs: one call instead of three more */
+	fd = accept4(lfd, sa, sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0 || errno != ENOSYS)
+		return fd;
+#endif
+	if ((fd = accept(lfd, sa, sl)) < 0)
+		return -1;
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {	/* a fresh socket: no
+							 * other status flags */
+		int e = errno;
+		(void)close(fd);
+		errno = e;
+		return -1;
+	}
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
 }

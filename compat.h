@@ -56,6 +56,11 @@ char	*gd_memdup(const void *p, size_t n);	/* adds a NUL after n bytes */
 /* Monotonic clock in milliseconds. */
 int64_t	gd_now_ms(void);
 
+/* gd_accept_nb - accept(2) a connection that is non-blocking and
+ * close-on-exec (accept4 where there is one).  -1 with errno as accept. */
+struct sockaddr;
+int	gd_accept_nb(int lfd, struct sockaddr *sa, socklen_t *sl);
+
 /* gd_nosigpipe - make writes to a dead socket fail with EPIPE instead of
  * raising SIGPIPE, where the platform has a per-socket switch for it. */
 void	gd_nosigpipe(int fd);

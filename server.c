@@ -1015,7 +1015,8 @@ accept_clients(struct srv_loop *lp, struct srv_listener *l)
 		socklen_t sl = sizeof(ss);
 		struct srv_conn *c;
 		uint64_t id;
-		int full, fd = accept(l->fd, (struct sockaddr *)&ss, &sl);
+		int full, fd = gd_accept_nb(l->fd, (struct sockaddr *)&ss,
+		    &sl);
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -1027,10 +1028,6 @@ accept_clients(struct srv_loop *lp, struct srv_listener *l)
 				lp->paused_until = gd_now_ms() + 100;
 			}
 			return;
-		}
-		if (set_nonblock(fd) != 0) {
-			(void)close(fd);
-			continue;
 		}
 		gd_nosigpipe(fd);
 		pthread_mutex_lock(&s->amu);
