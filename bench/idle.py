@@ -6,10 +6,14 @@
 Starts guerrillad (temporary config, as bench/run.py), smtp-sink and minsmtp,
 reads each server's VmRSS after start, opens N (default 5,000) plaintext
 sessions that stop after EHLO and stay open, reads VmRSS again and prints
-RSS after start and RSS per idle session.  Linux only (/proc/PID/status).
+RSS after start and RSS per idle session.  Then 1,000 idle TLS sessions
+(STARTTLS, handshake, EHLO) on guerrillad alone, the same way.  Linux only (/proc/PID/status).
 """
+import json
 import os
 import socket
+import ssl
+import subprocess
 import sys
 import tempfile
 import shutil
@@ -61,13 +65,80 @@ def measure(srv, n):
     return rss0, rss1, len(socks), err, alive
 
 
-def idle_tls(tmp):
-    """TODO(TLS): once tls.c lands (start_tls_on / tls_always_on accepted at
-    load), start guerrillad with a throw-away certificate (openssl req -x509
-    in tmp), open 1,000 sessions that do EHLO, STARTTLS and the handshake
-    with python's ssl module (and 1,000 SMTPS ones), keep them idle and print
-    RSS per idle TLS session like the plaintext figure.  Until then: None."""
-    return None
+def read_reply(c):
+    buf = b""
+    while True:
+        d = c.recv(4096)
+        if not d:
+            raise OSError("closed")
+        buf += d
+        last = buf.rstrip(b"\r\n").split(b"\r\n")[-1]
+        if buf.endswith(b"\r\n") and last[3:4] == b" ":
+            return buf
+
+
+def tls_session(port, ctx):
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if not read_reply(c).startswith(b"220"):
+        raise OSError("no greeting")
+    c.sendall(b"EHLO bench.example.com\r\n")
+    read_reply(c)
+    c.sendall(b"STARTTLS\r\n")
+    if not read_reply(c).startswith(b"220"):
+        raise OSError("STARTTLS refused")
+    t = ctx.wrap_socket(c, server_hostname="bench.example.com")
+    t.sendall(b"EHLO bench.example.com\r\n")
+    if not read_reply(t).startswith(b"250"):
+        raise OSError("EHLO over TLS refused")
+    return t
+
+
+def idle_tls(tmp, n=1000):
+    """guerrillad alone (neither smtp-sink nor minsmtp speaks TLS here):
+    n sessions that did EHLO, STARTTLS, the handshake (python's ssl, an
+    ECDSA P-256 certificate made with openssl) and EHLO again, then idle.
+    Returns the line to print."""
+    key, crt = os.path.join(tmp, "k.pem"), os.path.join(tmp, "c.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", crt, "-days", "2",
+                        "-subj", "/CN=bench.example.com"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if r.returncode != 0:
+        return "not measured (openssl could not make a certificate)"
+    port = run.free_port()
+    conf = run.guerrillad_config(tmp, port, False, max_clients=n + 100)
+    with open(conf) as f:
+        cfg = json.load(f)
+    cfg["servers"][0]["tls"] = {"start_tls_on": True,
+                                "private_key_file": key,
+                                "public_key_file": crt}
+    with open(conf, "w") as f:
+        json.dump(cfg, f)
+    srv = run.Server("guerrillad-tls", [run.GUERRILLAD, "serve", "-c", conf],
+                     port, tmp)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    socks, err = [], None
+    try:
+        time.sleep(0.3)
+        rss0 = run.status_kib(srv.pid, "VmRSS")
+        try:
+            for _ in range(n):
+                socks.append(tls_session(port, ctx))
+        except (OSError, ssl.SSLError) as e:
+            err = "after %d sessions: %s" % (len(socks), e)
+        time.sleep(0.3)
+        rss1 = run.status_kib(srv.pid, "VmRSS")
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
+    got = len(socks)
+    per = "%.0f B" % ((rss1 - rss0) * 1024.0 / got) if got else "-"
+    return "%d after STARTTLS + EHLO: %.2f MiB -> %.2f MiB, %s per session%s" % (
+        got, rss0 / 1024, rss1 / 1024, per, "  (%s)" % err if err else "")
 
 
 def main():
@@ -97,9 +168,8 @@ def main():
                 "-" if per is None else "%.0f B" % per,
                 ("  (%s)" % err if err else "") +
                 ("" if alive else "  (server died)")), flush=True)
-        tls = idle_tls(tmp)
-        print("    idle TLS sessions: %s" % (
-            "TODO (no TLS yet)" if tls is None else tls))
+        print("    idle TLS sessions (guerrillad): %s" % idle_tls(tmp),
+              flush=True)
     finally:
         for s in servers:
             s.stop()
