@@ -119,7 +119,7 @@ run: deps-build guerrillad
 
 # Speed, side by side with Postfix's smtp-sink (bench/run.py); QUICK=1: a tenth.
 bench: guerrillad FORCE
-	QUICK='$(QUICK)' python3 bench/run.py
+	QUICK='$(QUICK)' IO_THREADS='$(IO_THREADS)' python3 bench/run.py
 
 MANDIR = $(PREFIX)/share/man
 EXAMPLESDIR = $(PREFIX)/share/examples/guerrillad

@@ -44,6 +44,9 @@ GUERRILLAD = os.environ.get("GUERRILLAD") or os.path.join(ROOT, "guerrillad")
 MINSMTP_SRC = os.environ.get("MINSMTP_SRC") or os.path.join(
     ROOT, "..", "shared", "tools", "minsmtp.c")
 CLK = os.sysconf("SC_CLK_TCK")
+# IO_THREADS=n (make bench IO_THREADS=1): guerrillad's io_threads; 0 = one
+# poll loop per online CPU (the default).
+IO_THREADS = int(os.environ.get("IO_THREADS") or 0)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 DOMAIN = "example.com"
 CHAIN = "HeadersParser|Header|Hasher"
@@ -263,6 +266,7 @@ def guerrillad_config(tmp, port, maildir, max_clients=1000):
     cfg = {
         "log_file": os.path.join(tmp, "guerrillad.err"),
         "log_level": "error",
+        "io_threads": IO_THREADS,
         "allowed_hosts": [DOMAIN],
         "pid_file": os.path.join(tmp, "guerrillad.pid"),
         "backend_config": bcfg,
