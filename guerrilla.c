@@ -184,38 +184,56 @@ adopt(struct gd_daemon *d, int rc, struct cfg_app *c, struct cfg_errors *e,
 	return 0;
 }
 
-int
-gd_load_config_file(struct gd_daemon *d, const char *path, char **errs)
+static int reload(struct gd_daemon *d, int rc, struct cfg_app *c,
+    struct cfg_errors *e, char **errs);
+
+/* from_file / from_string - parse, then adopt (not running) or hot-reload
+ * (running, when reload_ok; API-02 vs API-05). */
+static int
+from_file(struct gd_daemon *d, const char *path, int reload_ok, char **errs)
 {
 	struct cfg_app c;
 	struct cfg_errors e;
 
-	memset(&c, 0, sizeof(c));
-	memset(&e, 0, sizeof(e));
-	if (d->running) {	/* API-02: a running daemon reloads */
+	if (d->running && !reload_ok) {
 		errs_set(errs, "the daemon is running: use "
 		    "gd_reload_config_file");
 		return -1;
 	}
-	return adopt(d, cfg_load_file(path, &c, &e), &c, &e, errs);
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	return reload(d, cfg_load_file(path, &c, &e), &c, &e, errs);
+}
+
+static int
+from_string(struct gd_daemon *d, const char *json, size_t len,
+    int reload_ok, char **errs)
+{
+	struct cfg_app c;
+	struct cfg_errors e;
+
+	if (d->running && !reload_ok) {
+		errs_set(errs, "the daemon is running: use "
+		    "gd_reload_config_string");
+		return -1;
+	}
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	return reload(d, cfg_load_string(json, len, "config", &c, &e), &c, &e,
+	    errs);
+}
+
+int
+gd_load_config_file(struct gd_daemon *d, const char *path, char **errs)
+{
+	return from_file(d, path, 0, errs);
 }
 
 int
 gd_load_config_string(struct gd_daemon *d, const char *json, size_t len,
     char **errs)
 {
-	struct cfg_app c;
-	struct cfg_errors e;
-
-	memset(&c, 0, sizeof(c));
-	memset(&e, 0, sizeof(e));
-	if (d->running) {
-		errs_set(errs, "the daemon is running: use "
-		    "gd_reload_config_string");
-		return -1;
-	}
-	return adopt(d, cfg_load_string(json, len, "config", &c, &e), &c, &e,
-	    errs);
+	return from_string(d, json, len, 0, errs);
 }
 
 void
@@ -617,25 +635,14 @@ fail:
 int
 gd_reload_config_file(struct gd_daemon *d, const char *path, char **errs)
 {
-	struct cfg_app c;
-	struct cfg_errors e;
-
-	memset(&c, 0, sizeof(c));
-	memset(&e, 0, sizeof(e));
-	return reload(d, cfg_load_file(path, &c, &e), &c, &e, errs);
+	return from_file(d, path, 1, errs);
 }
 
 int
 gd_reload_config_string(struct gd_daemon *d, const char *json, size_t len,
     char **errs)
 {
-	struct cfg_app c;
-	struct cfg_errors e;
-
-	memset(&c, 0, sizeof(c));
-	memset(&e, 0, sizeof(e));
-	return reload(d, cfg_load_string(json, len, "config", &c, &e), &c, &e,
-	    errs);
+	return from_string(d, json, len, 1, errs);
 }
 
 /* ---- config from a structure (API-02) ---- */

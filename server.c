@@ -485,6 +485,19 @@ listener_attach(struct srv *s, struct srv_listener *l, struct srv_gen *g,
 
 /* ---- the barrier ---- */
 
+/* deadline_in - now + ms on the clock pthread_cond_timedwait uses. */
+static void
+deadline_in(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 /* ctl_poke - wake a loop so it reads the shared flags. */
 static void
 ctl_poke(struct srv_loop *lp)
@@ -502,13 +515,7 @@ srv_pause(struct srv *s, long ms)
 	struct timespec until;
 	int i, rc = 0, want = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&until, ms);
 	pthread_mutex_lock(&s->mu);
 	s->pause_req = 1;
 	s->npaused = 0;
@@ -1632,13 +1639,7 @@ srv_shutdown(struct srv *s, long timeout_ms)
 	s->stop_req = 1;
 	pthread_mutex_unlock(&s->mu);
 	srv_resume(s);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&until, timeout_ms);
 	pthread_mutex_lock(&s->mu);
 	while (s->nfinished < started && rc == 0)
 		if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0)

@@ -23,26 +23,25 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (bench/run.py: servers, tools, /proc helpers)
 
 
-def ehlo_session(port):
-    c = socket.create_connection(("127.0.0.1", port), timeout=10)
-    buf = b""
-    while not buf.endswith(b"\r\n"):
-        d = c.recv(4096)
-        if not d:
-            raise OSError("closed before greeting")
-        buf += d
-    if not buf.startswith(b"220"):
-        raise OSError("greeting: %r" % buf[:80])
-    c.sendall(b"EHLO bench.example.com\r\n")
+def read_reply(c):
     buf = b""
     while True:
         d = c.recv(4096)
         if not d:
-            raise OSError("closed after EHLO")
+            raise OSError("closed")
         buf += d
         last = buf.rstrip(b"\r\n").split(b"\r\n")[-1]
         if buf.endswith(b"\r\n") and last[3:4] == b" ":
-            break
+            return buf
+
+
+def ehlo_session(port):
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    buf = read_reply(c)
+    if not buf.startswith(b"220"):
+        raise OSError("greeting: %r" % buf[:80])
+    c.sendall(b"EHLO bench.example.com\r\n")
+    buf = read_reply(c)
     if not buf.startswith(b"250"):
         raise OSError("EHLO: %r" % buf[:80])
     return c
@@ -63,18 +62,6 @@ def measure(srv, n):
     for s in socks:
         s.close()
     return rss0, rss1, len(socks), err, alive
-
-
-def read_reply(c):
-    buf = b""
-    while True:
-        d = c.recv(4096)
-        if not d:
-            raise OSError("closed")
-        buf += d
-        last = buf.rstrip(b"\r\n").split(b"\r\n")[-1]
-        if buf.endswith(b"\r\n") and last[3:4] == b" ":
-            return buf
 
 
 def tls_session(port, ctx):
