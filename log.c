@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,11 +157,16 @@ log_close(struct logger *lg)
 	free(lg);
 }
 
+/* The level, fd and hook change while other threads log (reload, reopen):
+ * every access is under mu. */
 void
 log_set_level(struct logger *lg, enum log_level level)
 {
-	if (lg != NULL)
-		lg->level = level;
+	if (lg == NULL)
+		return;
+	pthread_mutex_lock(&lg->mu);
+	lg->level = level;
+	pthread_mutex_unlock(&lg->mu);
 }
 
 void
@@ -169,15 +175,25 @@ log_set_hook(struct logger *lg, void (*fn)(void *, int, const char *),
 {
 	if (lg == NULL)
 		return;
+	pthread_mutex_lock(&lg->mu);
 	lg->hook = fn;
 	lg->hook_user = user;
 	lg->hook_also_dest = also_dest;
+	pthread_mutex_unlock(&lg->mu);
 }
 
 enum log_level
 log_get_level(const struct logger *lg)
 {
-	return lg != NULL ? lg->level : LOGL_INFO;
+	struct logger *l = (struct logger *)(uintptr_t)lg;	/* mu only */
+	enum log_level v;
+
+	if (l == NULL)
+		return LOGL_INFO;
+	pthread_mutex_lock(&l->mu);
+	v = l->level;
+	pthread_mutex_unlock(&l->mu);
+	return v;
 }
 
 const char *
@@ -259,21 +275,29 @@ log_vmsg(struct logger *lg, enum log_level level, const char *fmt, va_list ap)
 {
 	char msg[LOG_LINE_MAX], esc[LOG_LINE_MAX], line[LOG_LINE_MAX + 128];
 	char ts[40];
-	int n, fd;
+	int n, fd, to_dest;
+	void (*hook)(void *, int, const char *);
+	void *hook_user;
 
-	if (lg == NULL || level < lg->level ||
-	    (lg->fd < 0 && lg->hook == NULL))
+	if (lg == NULL)
+		return;
+	pthread_mutex_lock(&lg->mu);
+	hook = lg->hook;
+	hook_user = lg->hook_user;
+	to_dest = lg->fd >= 0 && (hook == NULL || lg->hook_also_dest);
+	n = level >= lg->level && (to_dest || hook != NULL);
+	pthread_mutex_unlock(&lg->mu);
+	if (!n)
 		return;
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n < 0)
 		return;
 	log_escape(esc, sizeof(esc), msg,
 	    (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
-	if (lg->hook != NULL) {
-		lg->hook(lg->hook_user, (int)level, esc);
-		if (!lg->hook_also_dest || lg->fd < 0)
-			return;
-	}
+	if (hook != NULL)
+		hook(hook_user, (int)level, esc);
+	if (!to_dest)
+		return;
 	rfc3339(ts, sizeof(ts));
 	n = snprintf(line, sizeof(line), "time=\"%s\" level=%s msg=\"%s\"\n",
 	    ts, level_names[level], esc);

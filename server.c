@@ -109,6 +109,7 @@ struct srv_conn {
 	int			tls_pending;	/* STARTTLS: flush 220, then handshake */
 	int			tls_hs;		/* handshake running (SMTP-52, SMTP-09) */
 	int			stopped;	/* SMTP-61 treatment given */
+	unsigned long		nactive;	/* server's sessions at accept */
 	struct tls_conn		*tls;		/* NULL while plaintext */
 	struct tls_ctx		*tlsctx;	/* the server's, in gen */
 	struct be_job		job;
@@ -770,7 +771,7 @@ greet(struct srv_conn *c)
 		conn_close_fd(c);
 		return;
 	}
-	smtp_greet(&c->smtp, c->l->active, time(NULL));
+	smtp_greet(&c->smtp, c->nactive, time(NULL));
 	conn_touch(c);
 }
 
@@ -1022,6 +1023,7 @@ accept_clients(struct srv_loop *lp, struct srv_listener *l)
 		socklen_t sl = sizeof(ss);
 		struct srv_conn *c;
 		uint64_t id;
+		unsigned long nactive;
 		int full, fd = gd_accept_nb(l->fd, (struct sockaddr *)&ss,
 		    &sl);
 
@@ -1042,6 +1044,7 @@ accept_clients(struct srv_loop *lp, struct srv_listener *l)
 		full = l->active >= (unsigned long)l->cfg->max_clients;
 		if (!full && !lp->stopping)
 			l->active++;
+		nactive = l->active;
 		pthread_mutex_unlock(&s->amu);
 		if (full || lp->stopping) {
 			/* SMTP-04 [DEV]: answer instead of hanging */
@@ -1083,6 +1086,7 @@ accept_clients(struct srv_loop *lp, struct srv_listener *l)
 		c->tlsctx = l->tls;	/* c->gen keeps it */
 		c->job_busy = c->closing = c->eof = c->stalled = 0;
 		c->tls_pending = c->tls_hs = c->stopped = 0;
+		c->nactive = nactive;
 		c->tls = NULL;
 		c->proxy_wait = l->cfg->proxyon;
 		c->lp = lp;
