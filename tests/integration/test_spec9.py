@@ -48,7 +48,8 @@ transcript before this file.
                                            test_limits::oversize_flood_gets_552_and_close
  DATA read error 451 4.3.0 + close         here::row_451_data_read_error (NEW:
                                            exact; the older tests allow a
-                                           bare close)
+                                           bare close), here::row_451_data_timeout
+                                           (NEW; was a bare close, fixed)
  backend failures (3.13), one per outcome:
    chain finished: queued as <id>          test_protocol::relay_and_postmaster
    processor's own result, verbatim        here::row_313_own_result (NEW);
@@ -306,6 +307,26 @@ def row_451_data_read_error():
     c.expect_eof()
     c.close()
     check(d.messages() == [], "a cut message was stored")
+    d.stop()
+
+
+@test
+def row_451_data_timeout():
+    # SMTP-49 lists a timeout among the DATA read errors; SMTP-59: the
+    # per-line deadline fired, nothing is stored
+    d = Daemon(overrides={"servers": [server_cfg(timeout=1)]})
+    c = d.client()
+    transcript(c, b"MAIL FROM:<a@b.c>\r\nRCPT TO:<test@example.com>\r\n"
+               b"DATA\r\nSubject: slow\r\n\r\nhalf a li",
+               ["250 2.1.0 OK", "250 2.1.5 OK", DATA_REPLY_354])
+    t0 = time.monotonic()
+    r = c.readline(timeout=6)
+    el = time.monotonic() - t0
+    check(r == "451 4.3.0 Error: timeout exceeded", "got %r" % r)
+    check(0.7 <= el <= 3.0, "451 after %.2fs (timeout 1 s)" % el)
+    c.expect_eof()
+    c.close()
+    check(d.messages() == [], "a timed-out message was stored")
     d.stop()
 
 
