@@ -254,6 +254,8 @@ def cfg06_gg_oracles():
         ("u@[192.168.0.1]", ok),
         ("u@[IPv6:::ffff:192.168.0.1]", ok),
         ("u@[192.168.0.2]", relay("192.168.0.2")),
+        # an IPv6 literal is named in its stored, canonical form (SMTP-34)
+        ("u@[IPv6:2001:DB8:0::1]", relay("2001:db8::1")),
         ("u@SPAM4.ME", ok),                     # case-insensitive
         ("u@grr.lab", relay("grr.lab")),
         ("u@1.1.1.1", ok),                      # a domain entry...
