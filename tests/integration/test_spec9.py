@@ -74,7 +74,8 @@ transcript before this file.
  STARTTLS 220 2.0.0 Ready to start TLS     test_tls::starttls_twice_503_and_state_reset,
                                            here::row_250_ehlo_help_starttls
  [DEV] STARTTLS again 503 5.5.1            test_tls::starttls_twice_503_and_state_reset,
-                                           here::row_250_ehlo_help_starttls
+                                           here::row_250_ehlo_help_starttls,
+                                           here::row_503_starttls_on_smtps (NEW)
  unrecognised 554 5.5.1 / 5th + close      test_protocol::unrecognised_commands_close
  line too long 554 5.5.1 + close           test_protocol::line_length_limit
  shutdown 421 4.3.0 ... Sayonara! + close  test_shutdown::sigterm_with_uploads_in_flight
@@ -380,6 +381,40 @@ def row_250_ehlo_help_starttls():
     tx(b"QUIT\r\n", ["221 2.0.0 Bye"])
     tls.close()
     d.stop()
+
+
+@test
+def row_503_starttls_on_smtps():
+    # SMTP-55 on an implicit-TLS session: already TLS, so not advertised
+    # and refused; without start_tls_on the verb is not recognised at all
+    tmp = make_tmpdir()
+    key, crt = ec_cert(tmp)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    for start_tls_on, want in ((True, "503 5.5.1 Error: TLS already active"),
+                               (False, "554 5.5.1 Unrecognized command")):
+        d = Daemon(overrides={"servers": [server_cfg(tls={
+            "tls_always_on": True, "start_tls_on": start_tls_on,
+            "private_key_file": key, "public_key_file": crt})]})
+        raw = socket.create_connection(("127.0.0.1", d.port),
+                                       timeout=SOCK_TIMEOUT)
+        tls = ctx.wrap_socket(raw, server_hostname="mx.test")
+        f = tls.makefile("rwb")
+        g = f.readline()
+        check(g.startswith(b"220 mx.test SMTP Guerrilla("), "greeting %r" % g)
+        for data, lines in ((b"EHLO client.example\r\n", EHLO_BASE),
+                            (b"HELP\r\n", [HELP_CMDS, HELP_END]),
+                            (b"STARTTLS\r\n", [want]),
+                            (b"QUIT\r\n", ["221 2.0.0 Bye"])):
+            f.write(data)
+            f.flush()
+            got = [f.readline() for _ in lines]
+            lines = [x.encode() + b"\r\n" for x in lines]
+            check(got == lines, "start_tls_on=%s %r: expected %r, got %r" %
+                  (start_tls_on, data, lines, got))
+        tls.close()
+        d.stop()
 
 
 # ------------------------------------------------------------ 3.13
