@@ -105,7 +105,11 @@ deps-test:
 examples/embed: examples/embed.c guerrilla.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ examples/embed.c libguerrilla.a $(LIBS)
 
-test: deps-test guerrillad $(TESTS) examples/embed
+# The library plus one test processor, for test_spec9.py (SPEC 3.13 rows).
+tests/spec9_host: tests/spec9_host.c guerrilla.h libguerrilla.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/spec9_host.c libguerrilla.a $(LIBS)
+
+test: deps-test guerrillad $(TESTS) examples/embed tests/spec9_host
 	@sh tests/run.sh $(TESTS)
 
 # libFuzzer targets (clang, ASan+UBSan), FUZZ_SECONDS each; see fuzz/fuzz.sh.
@@ -144,7 +148,7 @@ install: guerrillad libguerrilla.a
 
 clean:
 	rm -f guerrillad guerrillad.o libguerrilla.a $(LIBOBJS) $(TESTS) .flags
-	rm -f examples/embed
+	rm -f examples/embed tests/spec9_host
 	rm -rf tests/tmp
 
 .PHONY: all test run install clean deps-build deps-test FORCE

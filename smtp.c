@@ -1342,8 +1342,12 @@ smtp_timeout(struct smtp_session *s)
 {
 	if (s->state == SMTP_S_COMMAND)
 		reply(s, "421 4.4.2 %s Error: timeout exceeded", host(s));
-	else if (s->state == SMTP_S_DATA)
+	else if (s->state == SMTP_S_DATA) {
+		/* SMTP-49: a timeout is a read error in DATA; nothing is
+		 * stored (SMTP-59) and the client is told why */
+		reply(s, "451 4.3.0 Error: timeout exceeded");
 		tx_reset(s);
+	}
 	return closing(s);
 }
 

@@ -1336,14 +1336,15 @@ t_timeout(void)
 	CHECK(H.s.state == SMTP_S_CLOSING);
 	CHECK(smtp_input(&H.s, "NOOP\r\n", 6, &ev) == 0 &&
 	    ev == SMTP_EV_CLOSE);
-	/* in data: closed, nothing stored, no reply */
+	/* in data: nothing stored, a 451 (SMTP-49), closed */
 	setup();
 	RUN_LIT(TX "abc\r\nde");
 	CHECK(H.env.data_len == 6);
 	CHECK(smtp_timeout(&H.s) == SMTP_EV_CLOSE);
 	collect();
-	CHECK_STR(H.out, R_TX);
+	CHECK_STR(H.out, R_TX "451 4.3.0 Error: timeout exceeded\r\n");
 	CHECK(H.env.data_len == 0 && H.env.nrcpt == 0);
+	CHECK(H.s.state == SMTP_S_CLOSING);
 	/* waiting for the backend: the envelope is not touched */
 	setup();
 	CHECK(smtp_input(&H.s, TX "abc\r\n.\r\n", strlen(TX) + 8, &ev) ==
