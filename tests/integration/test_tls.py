@@ -8,6 +8,7 @@ smtplib / ssl, openssl s_client, swaks, curl.
 import atexit
 import json
 import os
+import select
 import shutil
 import signal
 import smtplib
@@ -555,14 +556,29 @@ def tls_pipelining_flood_all_answered():
     tls = smtps_socket(d)
     read_until(tls, b"\r\n")
     n = 3000
-    out = []
-
-    def writer():
-        tls.sendall(b"NOOP\r\n" * n + b"QUIT\r\n")
-    w = threading.Thread(target=writer)
-    w.start()
-    buf = read_until(tls, b"221 2.0.0 Bye\r\n")
-    w.join(10)
+    # One thread, non-blocking: an SSL object must not be read and written
+    # from two threads at once (OpenSSL does not allow it).
+    data = memoryview(b"NOOP\r\n" * n + b"QUIT\r\n")
+    buf = b""
+    tls.setblocking(False)
+    deadline = time.monotonic() + 30
+    while not buf.endswith(b"221 2.0.0 Bye\r\n"):
+        check(time.monotonic() < deadline, "stuck: sent %d left, got %d"
+              % (len(data), len(buf)))
+        w = [tls] if len(data) else []
+        select.select([tls], w, [], 0.5)
+        try:
+            if len(data):
+                k = tls.send(data[:16384])
+                data = data[k:]
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            pass
+        try:
+            chunk = tls.recv(65536)
+            check(chunk != b"", "closed; have %r" % buf[-200:])
+            buf += chunk
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
     out = buf.split(b"\r\n")
     check(out.count(b"250 2.0.0 OK") == n, "NOOP replies %d" %
           out.count(b"250 2.0.0 OK"))
