@@ -109,6 +109,10 @@ struct srv_conn {
 	int			tls_pending;	/* STARTTLS: flush 220, then handshake */
 	int			tls_hs;		/* handshake running (SMTP-52, SMTP-09) */
 	int			stopped;	/* SMTP-61 treatment given */
+	int			dropped;	/* input after the last line obeyed */
+	int			linger;		/* final reply out, FIN sent: reading
+						 * and discarding until the peer
+						 * closes (bounded by deadline) */
 	unsigned long		nactive;	/* server's sessions at accept */
 	struct tls_conn		*tls;		/* NULL while plaintext */
 	struct tls_ctx		*tlsctx;	/* the server's, in gen */
@@ -931,6 +935,7 @@ conn_run(struct srv_loop *lp, struct srv_conn *c)
 			break;
 		} else if (ev == SMTP_EV_CLOSE) {
 			c->closing = 1;
+			c->dropped |= off < c->inlen;
 			off = c->inlen;
 			break;
 		}
@@ -957,6 +962,59 @@ static int
 conn_out_left(struct srv_conn *c)
 {
 	return c->smtp.outlen > 0 || (c->tls != NULL && tls_out_pending(c->tls));
+}
+
+/* Lingering close: closing a socket whose receive queue holds unread
+ * bytes makes the kernel send RST, and an RST can destroy the final reply
+ * (421, 500 ...) before the client reads it.  So a session that ends for
+ * any reason but a plain QUIT half-closes (FIN after the reply), reads and
+ * discards what the peer still sends, and closes on its EOF or after
+ * SRV_LINGER_MS.  A QUIT with nothing after it closes at once: the queue
+ * is empty, and it costs no extra syscalls on the hot path. */
+#define SRV_LINGER_MS	2000
+
+/* linger_read - discard what has arrived; close on EOF or error. */
+static void
+linger_read(struct srv_conn *c)
+{
+	char buf[2048];
+	int rounds = 8;
+
+	while (c->fd >= 0 && rounds-- > 0) {
+		ssize_t r = read(c->fd, buf, sizeof(buf));
+		if (r > 0)
+			continue;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		conn_close_fd(c);
+	}
+}
+
+/* conn_linger - the session's last reply is on the wire: close now, or
+ * start lingering.  1 when the connection is to be freed now. */
+static int
+conn_linger(struct srv_conn *c, int64_t now)
+{
+	if (c->fd < 0 || c->eof || (c->smtp.said_bye && !c->dropped))
+		return 1;
+	if (c->tls != NULL) {
+		if (!c->tls_hs) {	/* best effort close_notify */
+			tls_close(c->tls);
+			(void)tls_pump(c->tls, c->fd, 0);
+		}
+		tls_conn_free(c->tls);
+		c->tls = NULL;
+		c->tls_hs = 0;
+	}
+	(void)shutdown(c->fd, SHUT_WR);
+	c->linger = 1;
+	c->inlen = 0;
+	conn_give_back(c);
+	c->deadline = now + SRV_LINGER_MS;
+	linger_read(c);
+	return c->fd < 0;
 }
 
 static void
@@ -1000,7 +1058,7 @@ static void
 conn_stop(struct srv_conn *c)
 {
 	c->stopped = 1;
-	if (c->fd < 0)
+	if (c->fd < 0 || c->linger)
 		return;
 	if (c->tls_hs || conn_lend(c) != 0) {	/* nobody to say 421 to */
 		conn_close_fd(c);
@@ -1086,6 +1144,7 @@ accept_clients(struct srv_loop *lp, struct srv_listener *l)
 		c->tlsctx = l->tls;	/* c->gen keeps it */
 		c->job_busy = c->closing = c->eof = c->stalled = 0;
 		c->tls_pending = c->tls_hs = c->stopped = 0;
+		c->dropped = c->linger = 0;
 		c->nactive = nactive;
 		c->tls = NULL;
 		c->proxy_wait = l->cfg->proxyon;
@@ -1345,8 +1404,8 @@ loop_sweep(struct srv_loop *lp, int64_t now, int64_t *next)
 				(void)conn_flush(c);
 			}
 		}
-		if (!c->job_busy && (c->fd < 0 ||
-		    (c->closing && !conn_out_left(c)))) {
+		if (!c->job_busy && (c->fd < 0 || (c->closing &&
+		    !c->linger && !conn_out_left(c) && conn_linger(c, now)))) {
 			conn_free(lp, i);
 			continue;
 		}
@@ -1370,6 +1429,10 @@ loop_events(struct srv_loop *lp, const struct pollfd *pfd, size_t n)
 			continue;
 		if (re & (POLLERR | POLLNVAL)) {
 			conn_close_fd(c);
+			continue;
+		}
+		if (c->linger) {
+			linger_read(c);
 			continue;
 		}
 		if (c->tls_hs) {
@@ -1438,7 +1501,7 @@ loop_main(void *arg)
 				ev = tls_events(c->tls, c->tls_hs ||
 				    conn_can_read(c));
 			else {
-				if (conn_can_read(c))
+				if (conn_can_read(c) || (c->linger && c->fd >= 0))
 					ev |= POLLIN;
 				if (c->fd >= 0 && c->smtp.outlen > 0)
 					ev |= POLLOUT;
@@ -1536,8 +1599,6 @@ srv_new(struct cfg_app *app, struct logger *log, char *err, size_t errlen)
 		srv_free(s);
 		return NULL;
 	}
-	for (i = 0; i < s->nls; i++)
-		log_info(s->ls[i]->log, "Listening on TCP %s", s->ls[i]->iface);
 	return s;
 }
 
@@ -1603,6 +1664,10 @@ srv_start(struct srv *s, struct backend *b, char *err, size_t errlen)
 		lp->started = 1;
 	}
 	log_debug(s->log, "%d I/O thread%s", n, n == 1 ? "" : "s");
+	/* after the backend and the loops are up, as GG logs it: a client
+	 * that waits for this line finds the server serving */
+	for (i = 0; i < (int)s->nls; i++)
+		log_info(s->ls[i]->log, "Listening on TCP %s", s->ls[i]->iface);
 	return 0;
 fail:
 	/* the loops started so far stop; srv_free frees the rest */

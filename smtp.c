@@ -869,6 +869,7 @@ h_quit(struct smtp_session *s, const char *arg, size_t n)
 	(void)arg;
 	(void)n;
 	reply(s, "221 2.0.0 Bye");
+	s->said_bye = 1;
 	return closing(s);
 }
 

@@ -94,6 +94,7 @@ struct smtp_session {
 	int			 in_tx;		/* MAIL accepted (also for "<>") */
 	int			 unrecognized;	/* SMTP-15, never reset */
 	int			 shutting_down;
+	int			 said_bye;	/* the close followed QUIT's 221 */
 	int			 tls_active;
 	int			 job_replied;	/* smtp_job_timeout answered */
 	int			 xclient_untrusted; /* peer not in xclient_trusted:

@@ -449,7 +449,7 @@ class Client:
               (line, expected, got))
         return got
 
-    def expect_eof(self, timeout=5.0):
+    def expect_eof(self, timeout=5.0, allow_reset=True):
         """The server closes the connection (any unread reply data is an
         error)."""
         end = time.monotonic() + timeout
@@ -466,6 +466,9 @@ class Client:
                 raise AssertionError("connection still open after %ss" %
                                      timeout)
             except ConnectionResetError:
+                if not allow_reset:
+                    raise AssertionError("connection reset, not closed "
+                                         "(a reply before it can be lost)")
                 return
             if not chunk:
                 return
