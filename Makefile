@@ -6,7 +6,8 @@
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # Overridable: CC CFLAGS LDFLAGS PREFIX DESTDIR BEARSSL_CFLAGS BEARSSL_LIBS
-# ZLIB_CFLAGS ZLIB_LIBS (e.g. BEARSSL_CFLAGS=-I/usr/local/include on the BSDs).
+# ZLIB_CFLAGS ZLIB_LIBS (e.g. BEARSSL_CFLAGS=-I/usr/local/include on the BSDs)
+# STATIC_DEPS=1 (see below).
 
 CC ?= cc
 CFLAGS = -O2 -g
@@ -22,9 +23,16 @@ SAN =
 SAN_FLAGS_1 = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SANFLAGS = $(SAN_FLAGS_$(SAN))
 
+# STATIC_DEPS=1 links BearSSL and zlib statically (GNU ld, lld: Linux and
+# the BSDs, not macOS): only the parts used are loaded, which saves about
+# 0.4 MiB of RSS at start and the two shared libraries on a small box.
+STATIC_DEPS =
+DEPLIBS_ = $(BEARSSL_LIBS) $(ZLIB_LIBS)
+DEPLIBS_1 = -Wl,-Bstatic $(BEARSSL_LIBS) $(ZLIB_LIBS) -Wl,-Bdynamic
+
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(BEARSSL_CFLAGS) $(ZLIB_CFLAGS) -I.
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
-LIBS = $(BEARSSL_LIBS) $(ZLIB_LIBS) -lpthread
+LIBS = $(DEPLIBS_$(STATIC_DEPS)) -lpthread
 
 # The library, by area (each list grows on its own line).
 CORE_OBJS = compat.o json.o log.o config.o envelope.o mime.o smtp.o proxy.o \
@@ -68,6 +76,11 @@ libguerrilla.a: $(LIBOBJS)
 
 guerrillad: guerrillad.o libguerrilla.a
 	$(CC) $(ALL_LDFLAGS) -o $@ guerrillad.o libguerrilla.a $(LIBS)
+
+# The daemon linked as STATIC_DEPS=1 links it, beside the default one (for
+# bench/idle.py, which reports both).
+guerrillad-static: guerrillad.o libguerrilla.a
+	$(CC) $(ALL_LDFLAGS) -o $@ guerrillad.o libguerrilla.a $(DEPLIBS_1) -lpthread
 
 tests/t_json: tests/t_json.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_json.c libguerrilla.a $(LIBS)
@@ -147,7 +160,7 @@ install: guerrillad libguerrilla.a
 	    $(DESTDIR)$(EXAMPLESDIR)/sample.conf
 
 clean:
-	rm -f guerrillad guerrillad.o libguerrilla.a $(LIBOBJS) $(TESTS) .flags
+	rm -f guerrillad guerrillad-static guerrillad.o libguerrilla.a $(LIBOBJS) $(TESTS) .flags
 	rm -f examples/embed tests/spec9_host
 	rm -rf tests/tmp
 

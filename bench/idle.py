@@ -128,6 +128,32 @@ def idle_tls(tmp, n=1000):
         got, rss0 / 1024, rss1 / 1024, per, "  (%s)" % err if err else "")
 
 
+def static_deps(tmp):
+    """RSS after start and stripped size of guerrillad linked with BearSSL
+    and zlib statically (make guerrillad-static, as make STATIC_DEPS=1
+    links); a reason instead when that link is not possible here."""
+    r = subprocess.run(["make", "-s", "guerrillad-static"], cwd=run.ROOT,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        return "not built: %s" % r.stderr.decode(errors="replace").strip()
+    exe = os.path.join(run.ROOT, "guerrillad-static")
+    d = os.path.join(tmp, "static")
+    os.makedirs(d, exist_ok=True)
+    port = run.free_port()
+    conf = run.guerrillad_config(d, port, False)
+    srv = run.Server("guerrillad-static", [exe, "serve", "-c", conf], port, d)
+    try:
+        time.sleep(0.3)
+        rss0 = run.status_kib(srv.pid, "VmRSS")
+    finally:
+        srv.stop()
+    size = "-"
+    dst = os.path.join(d, "stripped")
+    if subprocess.run(["strip", "-o", dst, exe]).returncode == 0:
+        size = "%.0f KiB" % (os.path.getsize(dst) / 1024.0)
+    return "RSS at start %.2f MiB, stripped %s" % (rss0 / 1024, size)
+
+
 def main():
     n = 5000
     args = sys.argv[1:]
@@ -157,6 +183,8 @@ def main():
                 ("" if alive else "  (server died)")), flush=True)
         print("    idle TLS sessions (guerrillad): %s" % idle_tls(tmp),
               flush=True)
+        print("    BearSSL and zlib linked statically (make STATIC_DEPS=1): %s"
+              % static_deps(tmp), flush=True)
     finally:
         for s in servers:
             s.stop()
