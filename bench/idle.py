@@ -50,6 +50,7 @@ def ehlo_session(port):
 def measure(srv, n):
     time.sleep(0.3)
     rss0 = run.status_kib(srv.pid, "VmRSS")
+    srv.detail = start_detail(srv.pid)
     socks, err = [], None
     try:
         for _ in range(n):
@@ -128,6 +129,15 @@ def idle_tls(tmp, n=1000):
         got, rss0 / 1024, rss1 / 1024, per, "  (%s)" % err if err else "")
 
 
+def start_detail(pid):
+    """What RSS at start is made of: the process's own anonymous memory
+    and the file-backed pages it maps (mostly shared libraries, shared with
+    every process that maps them)."""
+    anon = run.status_kib(pid, "RssAnon")
+    files = run.status_kib(pid, "RssFile")
+    return "anon %.2f MiB + file-backed %.2f MiB" % (anon / 1024, files / 1024)
+
+
 def static_deps(tmp):
     """RSS after start and stripped size of guerrillad linked with BearSSL
     and zlib statically (make guerrillad-static, as make STATIC_DEPS=1
@@ -145,13 +155,15 @@ def static_deps(tmp):
     try:
         time.sleep(0.3)
         rss0 = run.status_kib(srv.pid, "VmRSS")
+        detail = start_detail(srv.pid)
     finally:
         srv.stop()
     size = "-"
     dst = os.path.join(d, "stripped")
     if subprocess.run(["strip", "-o", dst, exe]).returncode == 0:
         size = "%.0f KiB" % (os.path.getsize(dst) / 1024.0)
-    return "RSS at start %.2f MiB, stripped %s" % (rss0 / 1024, size)
+    return "RSS at start %.2f MiB (%s), stripped %s" % (rss0 / 1024, detail,
+                                                        size)
 
 
 def main():
@@ -181,6 +193,8 @@ def main():
                 "-" if per is None else "%.0f B" % per,
                 ("  (%s)" % err if err else "") +
                 ("" if alive else "  (server died)")), flush=True)
+        print("    RSS at start of guerrillad: %s" % servers[0].detail,
+              flush=True)
         print("    idle TLS sessions (guerrillad): %s" % idle_tls(tmp),
               flush=True)
         print("    BearSSL and zlib linked statically (make STATIC_DEPS=1): %s"
