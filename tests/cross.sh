@@ -62,6 +62,7 @@ fetch_source() {
 	apt=$base/apt
 	mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" \
 	    "$apt/parts" "$base/src"
+	# shellcheck source=/dev/null
 	. /etc/os-release
 	codename=${VERSION_CODENAME:-}
 	if [ -z "$codename" ] || [ "${ID:-}" != debian ]; then
@@ -95,11 +96,11 @@ build_musl_libs() {
 	rm -rf "$base/src"
 	fetch_source
 	mkdir -p "$prefix/lib" "$prefix/include"
-	z=$(ls -d "$base"/src/zlib-*/ | head -n 1)
+	for z in "$base"/src/zlib-*/; do break; done
 	(cd "$z" && CC=musl-gcc CFLAGS=-O2 ./configure --static \
 	    --prefix="$prefix" >/dev/null && make -s libz.a &&
 	    cp libz.a "$prefix/lib/" && cp zlib.h zconf.h "$prefix/include/")
-	b=$(ls -d "$base"/src/bearssl-*/ | head -n 1)
+	for b in "$base"/src/bearssl-*/; do break; done
 	(cd "$b" && make -s lib CC=musl-gcc LD=musl-gcc >/dev/null &&
 	    cp build/libbearssl.a "$prefix/lib/" &&
 	    cp inc/*.h "$prefix/include/")
@@ -112,7 +113,7 @@ musl)
 	build_musl_libs
 	prefix=$base/prefix
 	CC=musl-gcc
-	AR=ar
+	AR="ar"
 	LDFLAGS=-static
 	BEARSSL_CFLAGS="-I$prefix/include"
 	BEARSSL_LIBS="-L$prefix/lib -lbearssl"
