@@ -3,9 +3,11 @@
 #   make            build ./guerrillad and libguerrilla.a
 #   make run        build, then serve run.conf (127.0.0.1:2525, Maildir in ./mail)
 #   make test       unit and integration tests; SAN=1 for ASan+UBSan
+#   make test-musl  the same against a static musl build (tests/cross.sh)
+#   make test-aarch64  the same against an aarch64 build, under qemu-aarch64
 #   make install    PREFIX=/usr/local DESTDIR=
 #
-# Overridable: CC CFLAGS LDFLAGS PREFIX DESTDIR BEARSSL_CFLAGS BEARSSL_LIBS
+# Overridable: CC AR CFLAGS LDFLAGS PREFIX DESTDIR BEARSSL_CFLAGS BEARSSL_LIBS
 # ZLIB_CFLAGS ZLIB_LIBS (e.g. BEARSSL_CFLAGS=-I/usr/local/include on the BSDs)
 # STATIC_DEPS=1 (see below).
 
@@ -122,8 +124,20 @@ examples/embed: examples/embed.c guerrilla.h libguerrilla.a
 tests/spec9_host: tests/spec9_host.c guerrilla.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/spec9_host.c libguerrilla.a $(LIBS)
 
-test: deps-test guerrillad $(TESTS) examples/embed tests/spec9_host
+test: deps-test test-nodeps
+
+# The suite without the deps.sh check: for builds whose compiler or
+# libraries are not the system's (tests/cross.sh).  GD_EXEC_WRAPPER in the
+# environment (e.g. qemu-aarch64) runs the built programs under it.
+test-nodeps: guerrillad $(TESTS) examples/embed tests/spec9_host
 	@sh tests/run.sh $(TESTS)
+
+# Another libc or CPU, each in its own copy of the tree under cross/ (the
+# objects here are left alone); see tests/cross.sh and README.
+test-musl: FORCE
+	@sh tests/cross.sh musl
+test-aarch64: FORCE
+	@sh tests/cross.sh aarch64
 
 # libFuzzer targets (clang, ASan+UBSan), FUZZ_SECONDS each; see fuzz/fuzz.sh.
 # FORCE, not .PHONY: the directory fuzz/ exists.
@@ -164,4 +178,4 @@ clean:
 	rm -f examples/embed tests/spec9_host
 	rm -rf tests/tmp
 
-.PHONY: all test run install clean deps-build deps-test FORCE
+.PHONY: all test test-nodeps run install clean deps-build deps-test FORCE

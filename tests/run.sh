@@ -2,6 +2,9 @@
 # run.sh - run every unit test program given as an argument, then the
 # integration tests, count the PASS/FAIL lines they print and end with the
 # one line "N passed, N failed".  Exit 1 when anything failed.
+# GD_EXEC_WRAPPER (e.g. "qemu-aarch64", tests/cross.sh) runs the unit test
+# programs under that command; the integration tests pass it on to what
+# they start (harness.py target_cmd()).
 set -u
 out=$(mktemp)
 one=$(mktemp)
@@ -18,8 +21,10 @@ run_one() {
 	fi
 }
 
+wrap=${GD_EXEC_WRAPPER:-}
 for t in "$@"; do
-	run_one "$t"
+	# shellcheck disable=SC2086
+	run_one $wrap "$t"
 done
 for t in tests/integration/test_*.py; do
 	[ -f "$t" ] && run_one python3 "$t"

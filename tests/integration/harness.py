@@ -40,6 +40,10 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # GUERRILLAD=/path/to/guerrillad runs the suite against another build
 # (e.g. an AddressSanitizer build made in a copy of the tree).
 BINARY = os.environ.get("GUERRILLAD") or os.path.join(ROOT, "guerrillad")
+# GD_EXEC_WRAPPER="qemu-aarch64" runs the built programs (guerrillad,
+# examples/embed, tests/spec9_host) under that command (tests/cross.sh);
+# the tools the tests use (swaks, curl, openssl, the stores) stay native.
+EXEC_WRAPPER = os.environ.get("GD_EXEC_WRAPPER", "").split()
 TMPROOT = os.path.join(ROOT, "tests", "tmp")
 SOCK_TIMEOUT = 8.0
 
@@ -47,7 +51,7 @@ __all__ = [
     "test", "run_all", "Daemon", "Client", "free_port", "make_tmpdir",
     "deep_merge", "default_config", "server_cfg", "read_maildir", "split_delivery",
     "HEADER_RE", "run_cmd", "serve_fail", "wait_for", "check",
-    "ROOT", "BINARY", "SOCK_TIMEOUT", "DATA_REPLY_354",
+    "ROOT", "BINARY", "SOCK_TIMEOUT", "DATA_REPLY_354", "target_cmd",
 ]
 
 DATA_REPLY_354 = "354 Enter message, ending with '.' on a line by itself"
@@ -198,6 +202,11 @@ def server_cfg(**kw):
     return srv
 
 
+def target_cmd(argv):
+    """argv of a program built by this tree, behind GD_EXEC_WRAPPER."""
+    return EXEC_WRAPPER + list(argv)
+
+
 def run_cmd(args, timeout=20, cwd=ROOT, input=None):
     """Run a command; returns (exit status, stdout+stderr as text)."""
     p = subprocess.run(args, cwd=cwd, stdout=subprocess.PIPE,
@@ -227,7 +236,8 @@ def serve_fail(config_text, timeout=15):
         f.write(config_text)
     pidf = os.path.join(tmp, "pid")
     try:
-        rc, out = run_cmd([BINARY, "serve", "-c", conf, "-p", pidf],
+        rc, out = run_cmd(target_cmd([BINARY, "serve", "-c", conf,
+                                      "-p", pidf]),
                           timeout=timeout)
     except subprocess.TimeoutExpired as e:
         out = (e.output or b"").decode("utf-8", "replace")
@@ -298,7 +308,8 @@ class Daemon:
         args = [BINARY] + self.extra_args + ["serve", "-c", self.conf]
         if self.use_p:
             args += ["-p", self.pidfile]
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self._logf,
+        self.proc = subprocess.Popen(target_cmd(args), cwd=ROOT,
+                                     stdout=self._logf,
                                      stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         end = time.monotonic() + wait

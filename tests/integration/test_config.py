@@ -28,7 +28,7 @@ def check_cmd(text):
     path = os.path.join(tmp, "check.conf")
     with open(path, "w") as f:
         f.write(text)
-    return run_cmd([BINARY, "check", "-c", path])
+    return run_cmd(target_cmd([BINARY, "check", "-c", path]))
 
 
 @test
@@ -57,7 +57,8 @@ def syntax_error_names_line_and_column():
 def check_sample_conf():
     path = os.path.join(ROOT, "sample.conf")
     check(os.path.isfile(path), "sample.conf is not shipped (SPEC 7.7)")
-    rc, out = run_cmd([BINARY, "check", "-c", "sample.conf"])
+    rc, out = run_cmd(target_cmd([BINARY, "check", "-c",
+                                  "sample.conf"]))
     check(rc == 0, "check sample.conf exit %r: %s" % (rc, out))
 
 
@@ -124,24 +125,26 @@ def start_errors():
     check("[127.0.0.1:%d] Cannot listen on port" % port in out,
           "CFG-11 text: %s" % out)
 
-    rc, out = run_cmd([BINARY, "serve", "-c", "/nonexistent/x.conf", "-p",
-                       os.path.join(make_tmpdir(), "pid")], timeout=10)
+    rc, out = run_cmd(target_cmd([BINARY, "serve", "-c",
+                                  "/nonexistent/x.conf", "-p",
+                                  os.path.join(make_tmpdir(), "pid")]),
+                      timeout=10)
     check(rc == 1, "missing config file: exit %r: %s" % (rc, out))
 
 
 @test
 def version_help_usage():
-    rc, out = run_cmd([BINARY, "version"])
+    rc, out = run_cmd(target_cmd([BINARY, "version"]))
     check(rc == 0 and out.startswith("guerrillad "), "version %r %r" %
           (rc, out))
     for h in ("--help", "-h"):
-        rc, out = run_cmd([BINARY, h])
+        rc, out = run_cmd(target_cmd([BINARY, h]))
         check(rc == 0, "%s exit %r" % (h, rc))
         for word in ("serve", "check", "SIGTERM", "--config", "--pidFile"):
             check(word in out, "%s does not mention %s" % (h, word))
     for args in (["--bogus"], [], ["frobnicate"], ["serve", "-c"],
                  ["serve", "extra", "args"]):
-        rc, out = run_cmd([BINARY] + args, timeout=10)
+        rc, out = run_cmd(target_cmd([BINARY]) + args, timeout=10)
         check(rc == 2, "%r: exit %r (want 2): %s" % (args, rc, out))
         check("usage" in out.lower(), "%r: no usage text: %s" % (args, out))
 
@@ -167,7 +170,7 @@ def comments_and_unknown_keys_allowed():
     path = os.path.join(tmp, "c.conf")
     with open(path, "w") as f:
         f.write(text)
-    rc, out = run_cmd([BINARY, "check", "-c", path])
+    rc, out = run_cmd(target_cmd([BINARY, "check", "-c", path]))
     check(rc == 0, "check exit %r: %s" % (rc, out))
     d = Daemon(config={}, port=port, start=False)
     d.conf = path

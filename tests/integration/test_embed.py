@@ -30,8 +30,8 @@ def run_embed(binary):
     while pb == pa:
         pb = free_port()
     log = open(os.path.join(tmp, "embed.log"), "wb")
-    p = subprocess.Popen([binary, str(pa), str(pb), tmp], cwd=tmp,
-                         stdout=subprocess.PIPE, stderr=log)
+    p = subprocess.Popen(target_cmd([binary, str(pa), str(pb), tmp]),
+                         cwd=tmp, stdout=subprocess.PIPE, stderr=log)
     try:
         line = p.stdout.readline().decode()
         check(line.startswith("embed: serving"), "start: %r" % line)
@@ -77,10 +77,15 @@ def vendored_sources_build_with_one_cc_line():
                    for f in os.listdir(os.path.join(ROOT, "processors"))
                    if f.endswith(".c"))
     out = os.path.join(tmp, "embed")
-    cc = os.environ.get("CC", "cc")
-    cmd = [cc, "-std=c99", "-O1", "-I.", "-o", out,
-           "examples/embed.c"] + srcs + procs + ["-lbearssl", "-lz",
-                                                  "-lpthread"]
+    # CC and the Makefile's library variables from the environment
+    # (tests/cross.sh sets them for its musl and aarch64 builds)
+    env = os.environ.get
+    cc = env("CC", "cc")
+    cflags = (env("BEARSSL_CFLAGS", "") + " " + env("ZLIB_CFLAGS", "")).split()
+    libs = (env("LDFLAGS", "") + " " + env("BEARSSL_LIBS", "-lbearssl") +
+            " " + env("ZLIB_LIBS", "-lz")).split()
+    cmd = [cc, "-std=c99", "-O1", "-I."] + cflags + ["-o", out,
+           "examples/embed.c"] + srcs + procs + libs + ["-lpthread"]
     rc, text = run_cmd(cmd, timeout=120)
     check(rc == 0, "vendored build failed: %s" % text[-1500:])
     run_embed(out)

@@ -29,8 +29,9 @@ def install_lays_out_files():
         if mode is not None:
             check(os.stat(p).st_mode & 0o777 == mode,
                   "%s has mode %o" % (f, os.stat(p).st_mode & 0o777))
-    rc, out = run_cmd([root + "/bin/guerrillad", "check", "-c",
-                       root + "/share/examples/guerrillad/sample.conf"])
+    rc, out = run_cmd(target_cmd([
+        root + "/bin/guerrillad", "check", "-c",
+        root + "/share/examples/guerrillad/sample.conf"]))
     check(rc == 0, "installed sample.conf: %s" % out)
 
 

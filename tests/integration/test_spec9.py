@@ -125,7 +125,7 @@ def transcript(c, data, want):
 
 @test
 def row_220_greeting():
-    rc, out = run_cmd([BINARY, "version"])
+    rc, out = run_cmd(target_cmd([BINARY, "version"]))
     check(rc == 0 and out.startswith("guerrillad "), "version: %r" % out)
     version = out.split()[1]
     d = Daemon()
