@@ -144,7 +144,11 @@ def validate_maildir_users():
         "validate_process": "MailDir",
         "save_process": "HeadersParser|Hasher|Header|MailDir",
         "maildir_user_map": "test=-1:-1"}})
-    # PROC-16: init creates the mailbox
+    # PROC-16: init creates the mailbox.  "Listening" is logged before the
+    # backend's init hooks run (and MailDir fsyncs what it creates): wait
+    # for the workers, which start after init.
+    check(wait_for(lambda: "processing worker started" in d.log_text()),
+          "workers not started; log:\n%s" % d.log_tail())
     for sub in ("new", "cur", "tmp"):
         p = os.path.join(d.maildir("test"), sub)
         check(os.path.isdir(p), "%s not created at start" % p)

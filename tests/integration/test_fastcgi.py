@@ -265,8 +265,9 @@ def fastcgi_down_is_451_never_250():
         # validation: transport failure is temporary, not "no such user"
         fpm.stop()
         d2 = fc_daemon(fpm)
-        check("FastCGI: test request to" in d2.log_text(),
-              "init probe failure not logged")
+        # "Listening" is logged before the init hooks run: wait for it
+        check(wait_for(lambda: "FastCGI: test request to" in
+                       d2.log_text()), "init probe failure not logged")
         with d2.client() as c:
             c.expect("MAIL FROM:<a@b.c>", "250 2.1.0 OK")
             c.expect("RCPT TO:<test@example.com>",
