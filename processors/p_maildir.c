@@ -28,6 +28,8 @@
  *  - <n> comes from one counter there, so two workers writing in the same
  *    microsecond cannot pick the same name (a rename would then silently
  *    replace the other message).  tmp/ is opened O_EXCL as a last guard.
+ *    When a test pins the clock (gd_ctx.fixed_time), the name's time is
+ *    that second and M0, so only <n> keeps names apart.
  *  - Group commit of new/: a worker that renamed into new/ needs an fsync
  *    of new/ that started after its rename.  Per directory, a generation
  *    counts the fsyncs started; one runs at a time, and every worker whose
