@@ -148,9 +148,11 @@ fuzz: FORCE
 run: deps-build guerrillad
 	./guerrillad serve -c run.conf
 
-# Speed, side by side with Postfix's smtp-sink (bench/run.py); QUICK=1: a tenth.
+# Speed, side by side with Postfix's smtp-sink (bench/run.py); QUICK=1: a tenth,
+# SCENARIOS=a,e: only those, WORKERS=n: guerrillad's save_workers_size.
 bench: guerrillad FORCE
-	QUICK='$(QUICK)' IO_THREADS='$(IO_THREADS)' python3 bench/run.py
+	QUICK='$(QUICK)' IO_THREADS='$(IO_THREADS)' SCENARIOS='$(SCENARIOS)' \
+	WORKERS='$(WORKERS)' python3 bench/run.py
 
 MANDIR = $(PREFIX)/share/man
 EXAMPLESDIR = $(PREFIX)/share/examples/guerrillad

@@ -18,6 +18,7 @@
 #include "guerrilla.h"
 
 struct json_value;
+struct md_shared;
 struct logger;
 
 /* What a processor instance may call back into (guerrilla.h). */
@@ -25,6 +26,12 @@ struct gd_ctx {
 	struct logger	*log;
 	char		hostname[256];
 	time_t		fixed_time;	/* != 0: tests pin the clock */
+	/* State the MailDir instances of this daemon share (unique-name
+	 * counter, group commit of new/ fsyncs; p_maildir.c).  Created by
+	 * the first instance, freed by the last; NULL when there is none.
+	 * Only create/destroy hooks touch the pointer, and they run on the
+	 * thread that builds and frees backends. */
+	struct md_shared *maildir_shared;
 };
 
 /* gd_ctx_time - wall-clock time, or fixed_time when a test set it. */

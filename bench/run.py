@@ -5,7 +5,8 @@ minsmtp floor, driven by Postfix's smtp-source (DESIGN "Performance").
     python3 bench/run.py [--quick] [--rounds N] [--only a,c] [--no-idle]
 
 QUICK=1 in the environment (make bench QUICK=1) is --quick: a tenth of each
-scenario, for a smoke check.  Python 3 standard library only; Linux only
+scenario, for a smoke check.  SCENARIOS=a,e is --only a,e; WORKERS=n sets
+guerrillad's save_workers_size (default 2); IO_THREADS=n its io_threads.  Python 3 standard library only; Linux only
 (it reads /proc/PID/stat and /proc/PID/status).
 
 Three servers take part, each on its own loopback port and all started per
@@ -47,6 +48,8 @@ CLK = os.sysconf("SC_CLK_TCK")
 # IO_THREADS=n (make bench IO_THREADS=1): guerrillad's io_threads; 0 = one
 # poll loop per online CPU (the default).
 IO_THREADS = int(os.environ.get("IO_THREADS") or 0)
+# WORKERS=n (make bench WORKERS=8): guerrillad's save_workers_size.
+WORKERS = int(os.environ.get("WORKERS") or 2)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 DOMAIN = "example.com"
 CHAIN = "HeadersParser|Header|Hasher"
@@ -250,7 +253,7 @@ class Server:
 
 def guerrillad_config(tmp, port, maildir, max_clients=1000):
     bcfg = {
-        "save_workers_size": 2,
+        "save_workers_size": WORKERS,
         "save_process": CHAIN,
         "primary_mail_host": "bench.example.com",
         "log_received_mails": False,
@@ -439,6 +442,11 @@ def main():
             rounds = int(args[i + 1])
         if a == "--only":
             only = set(args[i + 1].split(","))
+    if os.environ.get("SCENARIOS"):
+        only = set(os.environ["SCENARIOS"].split(","))
+    if only and not only & set(sc[0] for sc in SCENARIOS):
+        die("no such scenario in %s (have %s)" % (
+            ",".join(sorted(only)), ",".join(sc[0] for sc in SCENARIOS)))
     if os.environ.get("ROUNDS"):
         rounds = int(os.environ["ROUNDS"])
     if not sys.platform.startswith("linux"):
@@ -449,9 +457,11 @@ def main():
     minsmtp_exe = build_minsmtp()
     nofile = raise_nofile()
     t0 = time.time()
-    print("guerrillad bench%s: %d rounds, open file limit %s, %d CPUs" % (
-        " (QUICK: a tenth of each scenario)" if quick else "", rounds,
-        nofile, os.cpu_count() or 0), flush=True)
+    print("guerrillad bench%s: %d rounds, open file limit %s, %d CPUs, "
+          "save_workers_size %d, io_threads %s" % (
+              " (QUICK: a tenth of each scenario)" if quick else "", rounds,
+              nofile, os.cpu_count() or 0, WORKERS,
+              IO_THREADS or "one per CPU"), flush=True)
     results = {}
     for sc in SCENARIOS:
         if only and sc[0] not in only:

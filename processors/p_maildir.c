@@ -13,11 +13,29 @@
  * reaches the file system; a NUL cannot occur (local parts are C strings).
  *
  * Save (DESIGN rule 5): write tmp/<unix>.M<usec>P<pid>_<n>.<host>, fchmod
- * 0600, fchown, fsync, close, rename to new/<same>,S=<size>, fsync new/.
- * Any failure removes the tmp file, answers 451 and stops the chain;
- * mailboxes written before the failure keep their copy (a retry by the
- * client duplicates them: better than losing mail).  Runs on a worker:
- * blocking I/O is expected here.
+ * 0600, fchown, fsync, close, rename to new/<same>,S=<size>, fsync new/;
+ * only then does the chain go on (and the client get its 250).  A Maildir
+ * the catch-all creates is made durable too: each mkdir is followed by an
+ * fsync of its parent.  Any failure removes the tmp file, answers 451 and
+ * stops the chain; mailboxes written before the failure keep their copy (a
+ * retry by the client duplicates them: better than losing mail).  Runs on
+ * a worker: blocking I/O is expected here.
+ *
+ * Shared state (struct md_shared, one per gd_ctx, i.e. per daemon, so two
+ * daemons in one process stay apart, ARCH-01): all MailDir instances of
+ * the daemon's backends (one per worker, old and new backend during a
+ * reload) hold a reference; the first creates it, the last frees it.
+ *  - <n> comes from one counter there, so two workers writing in the same
+ *    microsecond cannot pick the same name (a rename would then silently
+ *    replace the other message).  tmp/ is opened O_EXCL as a last guard.
+ *    When a test pins the clock (gd_ctx.fixed_time), the name's time is
+ *    that second and M0, so only <n> keeps names apart.
+ *  - Group commit of new/: a worker that renamed into new/ needs an fsync
+ *    of new/ that started after its rename.  Per directory, a generation
+ *    counts the fsyncs started; one runs at a time, and every worker whose
+ *    rename preceded its start is covered by it, so with W workers on one
+ *    Maildir about one directory fsync serves W messages.  An entry lives
+ *    while a worker uses it, so the table is bounded by the workers.
  */
 #include "compat.h"
 
@@ -26,6 +44,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,16 +62,164 @@ struct md_user {
 	long	uid, gid;	/* -1 = leave alone */
 };
 
+/* The fsync state of one new/ directory (group commit). */
+struct md_dir {
+	struct md_dir	*next;
+	char		*path;
+	unsigned	users;		/* workers that hold this entry */
+	unsigned long	started;	/* fsyncs started: their generation */
+	unsigned long	done;		/* generation of the last one finished */
+	unsigned long	failed;		/* generation of the last failed, 0 */
+	int		err;		/* its errno */
+	int		busy;		/* an fsync runs now */
+};
+
+struct md_shared {
+	unsigned long	refs;	/* instances; create/destroy hooks only */
+	pthread_mutex_t	mu;	/* protects counter, dirs and their fields */
+	pthread_cond_t	cv;	/* a directory fsync finished */
+	unsigned long	counter;	/* the <n> of file names */
+	struct md_dir	*dirs;
+};
+
 struct md {
 	struct gd_ctx	*ctx;
+	struct md_shared *sh;	/* ctx->maildir_shared, or own if no ctx */
 	char		*tmpl;	/* maildir_path with "~/" expanded */
 	struct md_user	*u;
 	size_t		nu;
 	int		any;	/* a "*" record was given */
 	long		any_uid, any_gid;
-	unsigned long	counter;	/* per instance: names stay unique */
 	char		host[1024];
 };
+
+static struct md_shared *
+shared_get(struct gd_ctx *ctx)
+{
+	struct md_shared *sh = ctx != NULL ? ctx->maildir_shared : NULL;
+
+	if (sh == NULL) {
+		if ((sh = calloc(1, sizeof(*sh))) == NULL)
+			return NULL;
+		if (pthread_mutex_init(&sh->mu, NULL) != 0) {
+			free(sh);
+			return NULL;
+		}
+		if (pthread_cond_init(&sh->cv, NULL) != 0) {
+			pthread_mutex_destroy(&sh->mu);
+			free(sh);
+			return NULL;
+		}
+		if (ctx != NULL)
+			ctx->maildir_shared = sh;
+	}
+	sh->refs++;
+	return sh;
+}
+
+/* shared_put - drop a reference; no worker runs then (destroy hook), so
+ * no directory entry is left. */
+static void
+shared_put(struct gd_ctx *ctx, struct md_shared *sh)
+{
+	if (sh == NULL || --sh->refs > 0)
+		return;
+	if (ctx != NULL && ctx->maildir_shared == sh)
+		ctx->maildir_shared = NULL;
+	pthread_cond_destroy(&sh->cv);
+	pthread_mutex_destroy(&sh->mu);
+	free(sh);
+}
+
+/* fsync_dir - 0 or an errno.  Some file systems cannot fsync a directory
+ * (EINVAL): nothing more can be done there, so that counts as done. */
+static int
+fsync_dir(const char *path)
+{
+	int fd, rc = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno;
+	if (fsync(fd) != 0 && errno != EINVAL)
+		rc = errno;
+	(void)close(fd);
+	return rc;
+}
+
+/*
+ * sync_new - return once an fsync of the directory path that started after
+ * the call has finished (the caller's rename is then durable): 0, or the
+ * errno of a failed fsync that may have covered it.  Group commit: the
+ * first waiter runs the fsync for all; see the file comment.
+ */
+static int
+sync_new(struct md_shared *sh, const char *path)
+{
+	struct md_dir *d, **pp;
+	unsigned long want, gen;
+	int rc;
+
+	pthread_mutex_lock(&sh->mu);
+	for (d = sh->dirs; d != NULL && strcmp(d->path, path) != 0;
+	    d = d->next)
+		;
+	if (d == NULL) {
+		if ((d = calloc(1, sizeof(*d))) == NULL ||
+		    (d->path = gd_strdup(path)) == NULL) {
+			pthread_mutex_unlock(&sh->mu);
+			free(d);
+			return fsync_dir(path);	/* alone, but still safe */
+		}
+		d->next = sh->dirs;
+		sh->dirs = d;
+	}
+	d->users++;
+	/* a running fsync may have started before our rename: the next one
+	 * is the first that surely covers it */
+	want = d->started + 1;
+	while (d->done < want) {
+		if (d->busy) {
+			pthread_cond_wait(&sh->cv, &sh->mu);
+			continue;
+		}
+		d->busy = 1;
+		gen = ++d->started;
+		pthread_mutex_unlock(&sh->mu);
+		rc = fsync_dir(path);
+		pthread_mutex_lock(&sh->mu);
+		d->busy = 0;
+		d->done = gen;
+		if (rc != 0) {
+			d->failed = gen;
+			d->err = rc;
+		}
+		pthread_cond_broadcast(&sh->cv);
+	}
+	/* a failure at or after our generation: maybe not durable (this
+	 * may also fail a message a later success covered: harmless 451) */
+	rc = d->failed >= want ? d->err : 0;
+	if (--d->users == 0) {
+		for (pp = &sh->dirs; *pp != d; pp = &(*pp)->next)
+			;
+		*pp = d->next;
+		free(d->path);
+		free(d);
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return rc;
+}
+
+/* next_id - the <n> of the next file name, unique in the daemon. */
+static unsigned long
+next_id(struct md_shared *sh)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&sh->mu);
+	n = ++sh->counter;
+	pthread_mutex_unlock(&sh->mu);
+	return n;
+}
 
 static void *
 md_create(struct gd_ctx *ctx, void *user)
@@ -64,6 +231,10 @@ md_create(struct gd_ctx *ctx, void *user)
 	(void)user;
 	if (m == NULL)
 		return NULL;
+	if ((m->sh = shared_get(ctx)) == NULL) {
+		free(m);
+		return NULL;
+	}
 	m->ctx = ctx;
 	/* maildir convention: '/' and ':' cannot appear in a unique name */
 	for (; *h != '\0' && o + 5 < sizeof(m->host); h++) {
@@ -197,10 +368,33 @@ dir_for(const struct md *m, const char *user, char *buf, size_t size)
 	return 0;
 }
 
+/* sync_parent - fsync the directory that holds path (a directory just
+ * made in it): 0 or -1 with errno set. */
+static int
+sync_parent(char *path)
+{
+	char *slash = strrchr(path, '/');
+	int rc;
+
+	if (slash == NULL)
+		rc = fsync_dir(".");
+	else if (slash == path)
+		rc = fsync_dir("/");
+	else {
+		*slash = '\0';
+		rc = fsync_dir(path);
+		*slash = '/';
+	}
+	errno = rc;
+	return rc != 0 ? -1 : 0;
+}
+
 /*
  * make_maildir - mkdir -p dir (new parents 0755), then dir, tmp, new, cur
- * with mode 0700, each chowned when uid/gid is not -1.  0, or -1 with
- * "cannot create <path>: <reason>" in why.
+ * with mode 0700, each chowned when uid/gid is not -1.  What it creates is
+ * made durable (the parent of each new directory fsync'd) before a message
+ * is renamed into it.  0, or -1 with "cannot create <path>: <reason>" in
+ * why.
  */
 static int
 make_maildir(const char *dir, long uid, long gid, char *why, size_t wlen)
@@ -209,7 +403,7 @@ make_maildir(const char *dir, long uid, long gid, char *why, size_t wlen)
 	char path[MD_PATH_MAX], *p;
 	struct stat st;
 	size_t i;
-	int n;
+	int n, created, made = 0;	/* made: a sub-directory of dir */
 
 	/* Fast path for a catch-all mailbox seen before: one stat instead of
 	 * a mkdir per path component on every delivery. */
@@ -230,21 +424,34 @@ make_maildir(const char *dir, long uid, long gid, char *why, size_t wlen)
 			if (*p != '/')
 				continue;
 			*p = '\0';
-			if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			if (mkdir(path, 0755) == 0) {
+				if (sync_parent(path) != 0)
+					goto fail;
+			} else if (errno != EEXIST)
 				goto fail;
 			*p = '/';
 		}
-		if (mkdir(path, 0700) != 0) {
-			if (errno != EEXIST || stat(path, &st) != 0)
-				goto fail;
-			if (!S_ISDIR(st.st_mode)) {
-				errno = ENOTDIR;
-				goto fail;
-			}
-		}
+		if (mkdir(path, 0700) == 0)
+			created = 1;
+		else if (errno != EEXIST || stat(path, &st) != 0)
+			goto fail;
+		else if (!S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			goto fail;
+		} else
+			created = 0;
 		if ((uid != -1 || gid != -1) &&
 		    chown(path, (uid_t)uid, (gid_t)gid) != 0)
 			goto fail;
+		/* dir's entry now; the sub-directories' with one fsync of
+		 * dir at the end */
+		if (created && i == 0 && sync_parent(path) != 0)
+			goto fail;
+		made |= created && i > 0;
+	}
+	if (made && (errno = fsync_dir(dir)) != 0) {
+		gd_strlcpy(path, dir, sizeof(path));
+		goto fail;
 	}
 	return 0;
 fail:
@@ -345,23 +552,32 @@ deliver(struct md *m, const struct gd_envelope *e, const char *dir,
 	const char *h = e->delivery_header != NULL ? e->delivery_header : "";
 	size_t size = strlen(h) + e->data_len;
 	struct timespec now;
-	int fd, n1, n2, n3, n4;
+	int fd, n1, n2, n3, n4, tries = 0, rc;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	n1 = snprintf(name, sizeof(name), "%lld.M%ldP%ld_%lu.%s",
-	    (long long)now.tv_sec, (long)(now.tv_nsec / 1000), (long)getpid(),
-	    ++m->counter, m->host);
-	n2 = snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
-	n3 = snprintf(fin, sizeof(fin), "%s/new/%s,S=%zu", dir, name, size);
-	n4 = snprintf(nd, sizeof(nd), "%s/new", dir);
-	if (n1 < 0 || n2 < 0 || n3 < 0 || n4 < 0 ||
-	    (size_t)n1 >= sizeof(name) || (size_t)n2 >= sizeof(tmp) ||
-	    (size_t)n3 >= sizeof(fin) || (size_t)n4 >= sizeof(nd)) {
-		snprintf(what, wlen, "path too long: %s", dir);
-		return -1;
-	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600)) < 0) {
+	do {	/* a name taken in tmp/ (another daemon?): take the next */
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (m->ctx != NULL && m->ctx->fixed_time != 0) {
+			/* a test pinned the clock: only <n> tells names
+			 * apart then, which is what it wants to check */
+			now.tv_sec = m->ctx->fixed_time;
+			now.tv_nsec = 0;
+		}
+		n1 = snprintf(name, sizeof(name), "%lld.M%ldP%ld_%lu.%s",
+		    (long long)now.tv_sec, (long)(now.tv_nsec / 1000),
+		    (long)getpid(), next_id(m->sh), m->host);
+		n2 = snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
+		n3 = snprintf(fin, sizeof(fin), "%s/new/%s,S=%zu", dir, name,
+		    size);
+		n4 = snprintf(nd, sizeof(nd), "%s/new", dir);
+		if (n1 < 0 || n2 < 0 || n3 < 0 || n4 < 0 ||
+		    (size_t)n1 >= sizeof(name) || (size_t)n2 >= sizeof(tmp) ||
+		    (size_t)n3 >= sizeof(fin) || (size_t)n4 >= sizeof(nd)) {
+			snprintf(what, wlen, "path too long: %s", dir);
+			return -1;
+		}
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	} while (fd < 0 && errno == EEXIST && ++tries < 3);
+	if (fd < 0) {
 		snprintf(what, wlen, "open %s: %s", tmp, strerror(errno));
 		return -1;
 	}
@@ -378,16 +594,12 @@ deliver(struct md *m, const struct gd_envelope *e, const char *dir,
 		    strerror(errno));
 		goto fail;
 	}
-	/* make the rename durable; some file systems cannot fsync a
-	 * directory (EINVAL): nothing more can be done there */
-	if ((fd = open(nd, O_RDONLY | O_CLOEXEC)) < 0 ||
-	    (fsync(fd) != 0 && errno != EINVAL)) {
-		snprintf(what, wlen, "fsync %s: %s", nd, strerror(errno));
-		if (fd >= 0)
-			(void)close(fd);
+	/* make the rename durable (group commit with the other workers);
+	 * the file stays: it may be on disk, a retry at worst duplicates */
+	if ((rc = sync_new(m->sh, nd)) != 0) {
+		snprintf(what, wlen, "fsync %s: %s", nd, strerror(rc));
 		return -1;
 	}
-	(void)close(fd);
 	return 0;
 fail:
 	(void)unlink(tmp);
@@ -464,9 +676,13 @@ md_process(void *inst, struct gd_envelope *e, enum gd_task task,
 static void
 md_destroy(void *inst)
 {
-	if (inst != NULL)
-		md_clear(inst);
-	free(inst);
+	struct md *m = inst;
+
+	if (m == NULL)
+		return;
+	md_clear(m);
+	shared_put(m->ctx, m->sh);
+	free(m);
 }
 
 const struct gd_processor p_maildir_processor = {

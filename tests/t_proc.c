@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -702,6 +703,169 @@ test_maildir_home_and_chown(void)
 		unsetenv("HOME");
 }
 
+/*
+ * Many workers on one Maildir at once (as backend workers are): each has
+ * its own MailDir instance, all share the daemon's ctx.  Every message
+ * must land exactly once with its own bytes: two instances picking the
+ * same file name in the same microsecond made a rename silently replace
+ * another message.  Half the threads write to a catch-all Maildir that
+ * does not exist yet (made concurrently on first delivery).
+ */
+#define MT_THREADS	8
+#define MT_MSGS		100
+
+struct mt {
+	struct tc	t;
+	int		id;
+	int		failed;		/* deliveries not answered ok */
+	pthread_mutex_t	*mu;		/* the start gate */
+	pthread_cond_t	*cv;
+	int		*go;
+};
+
+static void *
+mt_main(void *arg)
+{
+	struct mt *w = arg;
+	struct gd_envelope e;
+	struct gd_result res;
+	char data[128];
+	int i;
+
+	pthread_mutex_lock(w->mu);
+	while (!*w->go)
+		pthread_cond_wait(w->cv, w->mu);
+	pthread_mutex_unlock(w->mu);
+	for (i = 0; i < MT_MSGS; i++) {
+		snprintf(data, sizeof(data), "Subject: t%d m%d\n\nw%d-%d\n",
+		    w->id, i, w->id, i);
+		mk_env(&e, data);
+		gd_strlcpy(e.rcpt[0].local, w->id % 2 ? "Pool" : "Fresh",
+		    sizeof(e.rcpt[0].local));
+		memset(&res, 0, sizeof(res));
+		be_chain_run(w->t.c, &e, GD_TASK_SAVE, &res);
+		if (!res.ok)
+			w->failed++;
+		env_free(&e);
+	}
+	return NULL;
+}
+
+/* mt_count - check every file of dir/new: name shape, S= size, bytes
+ * "Subject: t<id> m<i>\n\nw<id>-<i>\n"; seen[id][i] counts them. */
+static int
+mt_count(const char *dir, int seen[MT_THREADS][MT_MSGS])
+{
+	char p[512], want[128];
+	DIR *d;
+	struct dirent *de;
+	int n = 0, id, i;
+
+	snprintf(p, sizeof(p), "%s/new", dir);
+	if ((d = opendir(p)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		char *body, *s;
+		size_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		n++;
+		snprintf(p, sizeof(p), "%s/new/%s", dir, de->d_name);
+		body = read_file(p, &len);
+		CHECK(body != NULL);
+		if (body == NULL)
+			continue;
+		s = strstr(de->d_name, ",S=");
+		CHECK(s != NULL && strtoul(s + 3, NULL, 10) == len);
+		CHECK(strstr(de->d_name, ".my\\057host\\072x,S=") != NULL);
+		if (sscanf(body, "Subject: t%d m%d", &id, &i) == 2 &&
+		    id >= 0 && id < MT_THREADS && i >= 0 && i < MT_MSGS) {
+			snprintf(want, sizeof(want), "Subject: t%d m%d\n\nw%d-%d"
+			    "\n", id, i, id, i);
+			CHECK(len == strlen(want) && memcmp(body, want, len) == 0);
+			seen[id][i]++;
+		} else
+			CHECK(!"unexpected message body");
+		free(body);
+	}
+	closedir(d);
+	snprintf(p, sizeof(p), "%s/tmp", dir);
+	CHECK(list_dir(p, NULL, 0) == 0);
+	return n;
+}
+
+static void
+test_maildir_concurrent(void)
+{
+	static int seen[MT_THREADS][MT_MSGS];
+	struct mt w[MT_THREADS];
+	pthread_t th[MT_THREADS];
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	struct gd_ctx c2;
+	struct tc other;
+	char cfg[512], tmpl[256], p[512];
+	int i, j, go = 0, started = 0, failed = 0, n;
+
+	snprintf(tmpl, sizeof(tmpl), "%s/mt/[user]", root);
+	maildir_cfg(cfg, sizeof(cfg), tmpl, "pool=-1:-1,*=-1:-1");
+	CHECK(ctx.maildir_shared == NULL);
+	for (i = 0; i < MT_THREADS; i++) {
+		w[i].id = i;
+		w[i].failed = 0;
+		w[i].mu = &mu;
+		w[i].cv = &cv;
+		w[i].go = &go;
+		CHECK(tc_open(&w[i].t, "MailDir", cfg) == 0);
+	}
+	/* one shared state per daemon (ctx), none leaks into another */
+	CHECK(ctx.maildir_shared != NULL);
+	c2 = ctx;
+	c2.maildir_shared = NULL;
+	other.c = be_chain_new(&reg, "MailDir", &c2, p, sizeof(p));
+	CHECK(other.c != NULL && c2.maildir_shared != NULL &&
+	    c2.maildir_shared != ctx.maildir_shared);
+	be_chain_free(other.c);
+	CHECK(c2.maildir_shared == NULL);
+
+	for (i = 0; i < MT_THREADS; i++) {
+		if (w[i].t.c == NULL ||
+		    pthread_create(&th[i], NULL, mt_main, &w[i]) != 0)
+			break;
+		started++;
+	}
+	CHECK(started == MT_THREADS);
+	pthread_mutex_lock(&mu);
+	go = 1;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	for (i = 0; i < started; i++) {
+		pthread_join(th[i], NULL);
+		failed += w[i].failed;
+	}
+	for (i = 0; i < MT_THREADS; i++)
+		tc_close(&w[i].t);
+	CHECK(ctx.maildir_shared == NULL);	/* the last one freed it */
+	CHECK(failed == 0);
+
+	memset(seen, 0, sizeof(seen));
+	snprintf(p, sizeof(p), "%s/mt/pool", root);
+	n = mt_count(p, seen);
+	snprintf(p, sizeof(p), "%s/mt/fresh", root);
+	n += mt_count(p, seen);
+	CHECK(n == started * MT_MSGS);
+	for (i = 0; i < started; i++)
+		for (j = 0; j < MT_MSGS; j++)
+			if (seen[i][j] != 1) {
+				printf("     t%d m%d stored %d times\n", i, j,
+				    seen[i][j]);
+				CHECK(seen[i][j] == 1);
+				i = started;	/* one line is enough */
+				break;
+			}
+}
+
 int
 main(void)
 {
@@ -732,6 +896,7 @@ main(void)
 	RUN(test_maildir_bad_map);
 	RUN(test_maildir_write_error);
 	RUN(test_maildir_home_and_chown);
+	RUN(test_maildir_concurrent);
 	rc = T_DONE();
 	be_registry_free(&reg);
 	log_close(ctx.log);

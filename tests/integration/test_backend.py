@@ -145,9 +145,8 @@ def validate_maildir_users():
         "save_process": "HeadersParser|Hasher|Header|MailDir",
         "maildir_user_map": "test=-1:-1"}})
     with d.client() as c:
-        # PROC-16: init creates the mailbox.  "Listening on TCP" is logged
-        # when the sockets are bound, before the backend starts; the
-        # greeting comes after it (a slow machine or qemu shows the gap).
+        # PROC-16: init creates the mailbox (backend init ends before
+        # "Listening on TCP" and the greeting).
         for sub in ("new", "cur", "tmp"):
             p = os.path.join(d.maildir("test"), sub)
             check(os.path.isdir(p), "%s not created at start" % p)

@@ -367,6 +367,53 @@ def concurrent_clients():
 
 
 @test
+def many_workers_one_maildir():
+    """8 workers (8 MailDir instances) store into one Maildir and into
+    catch-all ones made on first delivery, all at once: every message lands
+    once with its bytes (names unique across workers, none overwritten)."""
+    import threading
+    d = Daemon({"backend_config": {"save_workers_size": 8}})
+    n, per = 50, 2
+    results = [None] * n
+
+    def rcpt(i):
+        return "test@example.com" if i % 2 else "new%d@example.com" % (i % 5)
+
+    def one(i):
+        try:
+            with smtplib.SMTP("127.0.0.1", d.port,
+                              timeout=SOCK_TIMEOUT * 2) as s:
+                for k in range(per):
+                    s.sendmail("a@b.c", [rcpt(i)],
+                               b"Subject: w%d-%d\r\n\r\nbody %d %d\r\n" %
+                               (i, k, i, k))
+            results[i] = "ok"
+        except Exception as e:
+            results[i] = repr(e)
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(90)
+    bad = [(i, r) for i, r in enumerate(results) if r != "ok"]
+    check(not bad, "failed clients: %r" % bad[:5])
+    got = {}
+    for user in sorted(set(rcpt(i).split("@")[0] for i in range(n))):
+        for name, data in d.messages(user):
+            got.setdefault(user, []).append(split_delivery(
+                data, rcpt_local=user))
+    for user, bodies in got.items():
+        want = sorted(b"Subject: w%d-%d\n\nbody %d %d\n" % (i, k, i, k)
+                      for i in range(n) for k in range(per)
+                      if rcpt(i).split("@")[0] == user)
+        check(sorted(bodies) == want, "%s: stored %d of %d" %
+              (user, len(bodies), len(want)))
+    check(sum(len(b) for b in got.values()) == n * per,
+          "stored %d of %d" % (sum(len(b) for b in got.values()), n * per))
+    d.stop()
+
+
+@test
 def disconnect_mid_data_stores_nothing():
     d = Daemon()
     c = d.client()

@@ -266,8 +266,8 @@ def fastcgi_down_is_451_never_250():
         fpm.stop()
         d2 = fc_daemon(fpm)
         with d2.client() as c:
-            # the probe runs in backend init, which ends before the
-            # greeting (and may end after "Listening on TCP")
+            # the probe runs in backend init, which ends before
+            # "Listening on TCP" and the greeting
             check("FastCGI: test request to" in d2.log_text(),
                   "init probe failure not logged")
             c.expect("MAIL FROM:<a@b.c>", "250 2.1.0 OK")
