@@ -337,19 +337,17 @@ def large_message_and_long_line():
     d.stop()
 
 
-@test
-def concurrent_clients():
+def run_clients(d, n, session, join=60):
+    """n smtplib clients at once, client i running session(smtp, i); fails
+    the test when any of them raised."""
     import threading
-    d = Daemon()
-    n = 40
     results = [None] * n
 
     def one(i):
         try:
             with smtplib.SMTP("127.0.0.1", d.port,
                               timeout=SOCK_TIMEOUT * 2) as s:
-                s.sendmail("a@b.c", ["test@example.com"],
-                           b"Subject: c%d\r\n\r\nclient %d\r\n" % (i, i))
+                session(s, i)
             results[i] = "ok"
         except Exception as e:
             results[i] = repr(e)
@@ -357,9 +355,18 @@ def concurrent_clients():
     for t in ts:
         t.start()
     for t in ts:
-        t.join(60)
+        t.join(join)
     bad = [(i, r) for i, r in enumerate(results) if r != "ok"]
     check(not bad, "failed clients: %r" % bad[:5])
+
+
+@test
+def concurrent_clients():
+    d = Daemon()
+    n = 40
+    run_clients(d, n, lambda s, i: s.sendmail(
+        "a@b.c", ["test@example.com"],
+        b"Subject: c%d\r\n\r\nclient %d\r\n" % (i, i)))
     bodies = sorted(split_delivery(m[1]) for m in d.messages())
     want = sorted(b"Subject: c%d\n\nclient %d\n" % (i, i) for i in range(n))
     check(bodies == want, "stored %d of %d" % (len(bodies), n))
@@ -371,32 +378,17 @@ def many_workers_one_maildir():
     """8 workers (8 MailDir instances) store into one Maildir and into
     catch-all ones made on first delivery, all at once: every message lands
     once with its bytes (names unique across workers, none overwritten)."""
-    import threading
     d = Daemon({"backend_config": {"save_workers_size": 8}})
     n, per = 50, 2
-    results = [None] * n
 
     def rcpt(i):
         return "test@example.com" if i % 2 else "new%d@example.com" % (i % 5)
 
-    def one(i):
-        try:
-            with smtplib.SMTP("127.0.0.1", d.port,
-                              timeout=SOCK_TIMEOUT * 2) as s:
-                for k in range(per):
-                    s.sendmail("a@b.c", [rcpt(i)],
-                               b"Subject: w%d-%d\r\n\r\nbody %d %d\r\n" %
-                               (i, k, i, k))
-            results[i] = "ok"
-        except Exception as e:
-            results[i] = repr(e)
-    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(90)
-    bad = [(i, r) for i, r in enumerate(results) if r != "ok"]
-    check(not bad, "failed clients: %r" % bad[:5])
+    def session(s, i):
+        for k in range(per):
+            s.sendmail("a@b.c", [rcpt(i)],
+                       b"Subject: w%d-%d\r\n\r\nbody %d %d\r\n" % (i, k, i, k))
+    run_clients(d, n, session, join=90)
     got = {}
     for user in sorted(set(rcpt(i).split("@")[0] for i in range(n))):
         for name, data in d.messages(user):
