@@ -14,7 +14,6 @@
 
 #include "envelope.h"
 
-#define ENV_KEEP_DATA	(64 * 1024)	/* data capacity kept across RSET */
 
 /* env_init - an empty envelope; connection fields zero. */
 void

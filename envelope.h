@@ -49,6 +49,10 @@ struct env_value {
 	size_t	len;
 };
 
+/* data capacity env_reset keeps for the session's next transaction; a
+ * bigger buffer is freed (or given back to the I/O loop's spares) */
+#define ENV_KEEP_DATA	(64 * 1024)
+
 struct gd_envelope {
 	/* connection fields (ENV-02): survive RSET */
 	char			remote_ip[ENV_IP_MAX + 1];

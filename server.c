@@ -67,6 +67,9 @@
 #define SRV_LOOPS_MAX	64	/* io_threads bound */
 #define SRV_BUF		8192	/* pooled buffers: input and replies */
 #define SRV_POOL_MAX	64	/* buffers a loop keeps for reuse */
+#define SRV_SPARE_MAX	8	/* big message buffers a loop keeps ... */
+#define SRV_SPARE_BYTES	(4u << 20)	/* ... at most this much of them ... */
+#define SRV_SPARE_IDLE	5000	/* ... and frees after this many ms unused */
 
 #if SRV_IN_MAX != SRV_BUF || SMTP_OUT_MAX != SRV_BUF
 #error "the buffer pool lends one size for input and replies"
@@ -140,6 +143,11 @@ struct srv_loop {
 	uint64_t		msg_counter;	/* ENV-09 */
 	char			*pool[SRV_POOL_MAX];	/* free buffers */
 	int			npool;
+	char			*spare[SRV_SPARE_MAX];	/* message buffers */
+	size_t			spare_cap[SRV_SPARE_MAX];
+	int			nspare;
+	size_t			spare_bytes;
+	int64_t			spare_used;	/* last get or put, ms */
 	int64_t			paused_until;	/* EMFILE back-off */
 	int			stopping;	/* loop-local copy of stop_req */
 };
@@ -624,6 +632,57 @@ pool_put(struct srv_loop *lp, char *b)
 		free(b);
 }
 
+/* Message buffers.  A message bigger than ENV_KEEP_DATA grows its own
+ * buffer, which the envelope frees after the transaction; the allocator
+ * then hands the pages back, and the next big message faults every page in
+ * again, and grows it by doubling copies (together about half the CPU of
+ * a flood of 1 MiB messages).  So a loop keeps the buffers of finished
+ * messages as spares, bounded in number and bytes, lends one to each
+ * session that starts DATA, and frees them all once none was used for
+ * SRV_SPARE_IDLE ms: a burst reuses its memory, an idle daemon does not
+ * hold it. */
+
+/* spare_put - keep a saved message's big buffer instead of freeing it. */
+static void
+spare_put(struct srv_loop *lp, struct gd_envelope *e, int64_t now)
+{
+	if (e->data_cap <= ENV_KEEP_DATA || lp->nspare == SRV_SPARE_MAX ||
+	    e->data_cap > SRV_SPARE_BYTES - lp->spare_bytes)
+		return;
+	lp->spare[lp->nspare] = e->data;
+	lp->spare_cap[lp->nspare++] = e->data_cap;
+	lp->spare_bytes += e->data_cap;
+	lp->spare_used = now;
+	e->data = NULL;
+	e->data_cap = e->data_len = 0;
+}
+
+/* spare_lend - a session starts DATA: give it a spare, if there is one. */
+static void
+spare_lend(struct srv_loop *lp, struct gd_envelope *e)
+{
+	if (lp->nspare == 0 || e->data_cap > ENV_KEEP_DATA)
+		return;
+	free(e->data);
+	e->data = lp->spare[--lp->nspare];
+	e->data_cap = lp->spare_cap[lp->nspare];
+	e->data_len = 0;
+	lp->spare_bytes -= e->data_cap;
+	lp->spare_used = gd_now_ms();
+}
+
+/* spare_trim - all spares go once they were unused for a while (or at
+ * exit: now = INT64_MAX). */
+static void
+spare_trim(struct srv_loop *lp, int64_t now)
+{
+	if (lp->nspare == 0 || now - lp->spare_used < SRV_SPARE_IDLE)
+		return;
+	while (lp->nspare > 0)
+		free(lp->spare[--lp->nspare]);
+	lp->spare_bytes = 0;
+}
+
 /* ---- connections ---- */
 
 /* conn_lend - a reply buffer for smtp.c before anything that may reply;
@@ -915,6 +974,8 @@ conn_run(struct srv_loop *lp, struct srv_conn *c)
 		    &ev);
 
 		off += used;
+		if (c->smtp.state == SMTP_S_DATA && c->env.data_len == 0)
+			spare_lend(lp, &c->env);
 		if (c->smtp.line_done) {
 			c->smtp.line_done = 0;
 			conn_touch(c);
@@ -1258,6 +1319,7 @@ job_finish(struct srv_conn *c)
 			log_err(c->l->log, "save failed for client id %llu: %s",
 			    (unsigned long long)c->env.client_id,
 			    c->job.res.error);
+		spare_put(c->lp, &c->env, gd_now_ms());	/* saved: done with it */
 		if (smtp_save_done(&c->smtp, reply) == SMTP_EV_CLOSE)
 			c->closing = 1;
 	} else {
@@ -1466,6 +1528,7 @@ loop_main(void *arg)
 		int timeout, rc, polls_ls;
 
 		loop_sweep(lp, now, &next);
+		spare_trim(lp, now);
 		if (lp->stopping && lp->nc == 0)
 			break;
 
@@ -1965,6 +2028,7 @@ srv_free(struct srv *s)
 		}
 		while (lp->npool > 0)
 			free(lp->pool[--lp->npool]);
+		spare_trim(lp, INT64_MAX);
 		free(lp->c);
 		free(lp->pfd);
 		if (lp->ctl[0] >= 0) {

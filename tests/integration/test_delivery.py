@@ -374,6 +374,38 @@ def concurrent_clients():
 
 
 @test
+def big_buffers_reused_exactly():
+    """Messages bigger than the 64 KiB a session keeps reuse the I/O loop's
+    spare buffers (one loop, so each reuses the last one's): every message
+    is stored with exactly its own bytes, nothing of a longer one before."""
+    d = Daemon({"io_threads": 1})
+    sizes = [300000, 100000, 200000, 70000, 300000]
+
+    def body(i, n):
+        line = b"%d%s" % (i, b"abcdefghij"[i % 10:i % 10 + 1] * 70)
+        k = n // (len(line) + 2)
+        return (b"Subject: big %d\r\n\r\n" % i) + (line + b"\r\n") * k
+
+    for i, n in enumerate(sizes):
+        if i == 3:      # two in one session too
+            with smtplib.SMTP("127.0.0.1", d.port, timeout=SOCK_TIMEOUT) as s:
+                s.sendmail("a@b.c", ["test@example.com"], body(i, n))
+                s.sendmail("a@b.c", ["test@example.com"], body(i + 1,
+                                                                sizes[i + 1]))
+            break
+        with smtplib.SMTP("127.0.0.1", d.port, timeout=SOCK_TIMEOUT) as s:
+            s.sendmail("a@b.c", ["test@example.com"], body(i, n))
+    got = sorted(split_delivery(m[1]) for m in d.messages())
+    want = sorted(body(i, n).replace(b"\r\n", b"\n")
+                  for i, n in enumerate(sizes))
+    check(len(got) == len(want), "stored %d of %d" % (len(got), len(want)))
+    for g, w in zip(got, want):
+        check(g == w, "stored %d bytes, sent %d: %r..." % (len(g), len(w),
+                                                           g[:40]))
+    d.stop()
+
+
+@test
 def many_workers_one_maildir():
     """8 workers (8 MailDir instances) store into one Maildir and into
     catch-all ones made on first delivery, all at once: every message lands
