@@ -1025,6 +1025,22 @@ conn_out_left(struct srv_conn *c)
 	return c->smtp.outlen > 0 || (c->tls != NULL && tls_out_pending(c->tls));
 }
 
+/* conn_end_tls - best effort close_notify, then the TLS engine goes; the
+ * socket stays open. */
+static void
+conn_end_tls(struct srv_conn *c)
+{
+	if (c->tls == NULL)
+		return;
+	if (c->fd >= 0 && !c->tls_hs) {
+		tls_close(c->tls);
+		(void)tls_pump(c->tls, c->fd, 0);
+	}
+	tls_conn_free(c->tls);
+	c->tls = NULL;
+	c->tls_hs = 0;
+}
+
 /* Lingering close: closing a socket whose receive queue holds unread
  * bytes makes the kernel send RST, and an RST can destroy the final reply
  * (421, 500 ...) before the client reads it.  So a session that ends for
@@ -1060,15 +1076,7 @@ conn_linger(struct srv_conn *c, int64_t now)
 {
 	if (c->fd < 0 || c->eof || (c->smtp.said_bye && !c->dropped))
 		return 1;
-	if (c->tls != NULL) {
-		if (!c->tls_hs) {	/* best effort close_notify */
-			tls_close(c->tls);
-			(void)tls_pump(c->tls, c->fd, 0);
-		}
-		tls_conn_free(c->tls);
-		c->tls = NULL;
-		c->tls_hs = 0;
-	}
+	conn_end_tls(c);
 	(void)shutdown(c->fd, SHUT_WR);
 	c->linger = 1;
 	c->inlen = 0;
@@ -1085,13 +1093,7 @@ conn_free(struct srv_loop *lp, size_t i)
 	struct srv *s = lp->s;
 	int last;
 
-	if (c->tls != NULL) {
-		if (c->fd >= 0 && !c->tls_hs) {	/* best effort close_notify */
-			tls_close(c->tls);
-			(void)tls_pump(c->tls, c->fd, 0);
-		}
-		tls_conn_free(c->tls);
-	}
+	conn_end_tls(c);
 	conn_close_fd(c);
 	pool_put(lp, c->in);
 	pool_put(lp, c->smtp.out);

@@ -158,10 +158,8 @@ def static_deps(tmp):
         detail = start_detail(srv.pid)
     finally:
         srv.stop()
-    size = "-"
-    dst = os.path.join(d, "stripped")
-    if subprocess.run(["strip", "-o", dst, exe]).returncode == 0:
-        size = "%.0f KiB" % (os.path.getsize(dst) / 1024.0)
+    sz = run.stripped_size(exe)
+    size = "-" if sz is None else "%.0f KiB" % (sz / 1024.0)
     return "RSS at start %.2f MiB (%s), stripped %s" % (rss0 / 1024, detail,
                                                         size)
 

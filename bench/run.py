@@ -147,12 +147,12 @@ def build_minsmtp():
     return exe
 
 
-def stripped_size():
+def stripped_size(exe=GUERRILLAD):
     if not shutil.which("strip"):
         return None
     os.makedirs(OUT, exist_ok=True)
-    dst = os.path.join(OUT, "guerrillad.stripped")
-    r = subprocess.run(["strip", "-o", dst, GUERRILLAD])
+    dst = os.path.join(OUT, os.path.basename(exe) + ".stripped")
+    r = subprocess.run(["strip", "-o", dst, exe])
     if r.returncode != 0:
         return None
     return os.path.getsize(dst)
