@@ -50,7 +50,7 @@ LIBOBJS = $(CORE_OBJS) $(TLS_OBJS) $(PROC_OBJS) $(STORE_OBJS)
 
 TESTS = tests/t_json tests/t_config tests/t_smtp tests/t_mime tests/t_proc \
 	tests/t_proxy tests/t_api tests/t_sql tests/t_store tests/t_tls \
-	tests/t_reload
+	tests/t_reload tests/t_server
 
 all: guerrillad libguerrilla.a
 
@@ -98,6 +98,8 @@ tests/t_api: tests/t_api.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_api.c libguerrilla.a $(LIBS)
 tests/t_reload: tests/t_reload.c tests/t.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_reload.c libguerrilla.a $(LIBS)
+tests/t_server: tests/t_server.c tests/t.h libguerrilla.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_server.c libguerrilla.a $(LIBS)
 tests/t_store: tests/t_store.c tests/t.h processors/stores.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_store.c libguerrilla.a $(LIBS)
 tests/t_tls: tests/t_tls.c tests/t.h tls.h libguerrilla.a

@@ -55,6 +55,7 @@ char	*gd_memdup(const void *p, size_t n);	/* adds a NUL after n bytes */
 
 /* Monotonic clock in milliseconds. */
 int64_t	gd_now_ms(void);
+int64_t	gd_now_us(void);	/* the same clock in microseconds */
 
 /* gd_accept_nb - accept(2) a connection that is non-blocking and
  * close-on-exec (accept4 where there is one).  -1 with errno as accept. */

@@ -70,6 +70,10 @@
 #define SRV_SPARE_MAX	8	/* big message buffers a loop keeps ... */
 #define SRV_SPARE_BYTES	(4u << 20)	/* ... at most this much of them ... */
 #define SRV_SPARE_IDLE	5000	/* ... and frees after this many ms unused */
+#define SRV_WINDOW_US	100000	/* loops measure how busy they are per 100 ms */
+#define SRV_SPILL_ON	750	/* srv_spill: loop 0 busy 75%: all accept */
+#define SRV_SPILL_OFF	500	/* ... until all loops together are busy 50% */
+#define SRV_SPILL_HOLD_US 1000000	/* ... and not before 1 s */
 
 #if SRV_IN_MAX != SRV_BUF || SMTP_OUT_MAX != SRV_BUF
 #error "the buffer pool lends one size for input and replies"
@@ -150,6 +154,12 @@ struct srv_loop {
 	int64_t			spare_used;	/* last get or put, ms */
 	int64_t			paused_until;	/* EMFILE back-off */
 	int			stopping;	/* loop-local copy of stop_req */
+	int			accepting;	/* polls the listeners: loop 0
+						 * always, the others while
+						 * srv.spill (srv_spill) */
+	int			busy_pm;	/* last window's busy time, 1/1000;
+						 * under srv.mu */
+	int64_t			busy_at;	/* when that window ended, us */
 };
 
 struct srv {
@@ -172,6 +182,8 @@ struct srv {
 	int			npaused;
 	int			nfinished;
 	unsigned long		pause_seq;	/* bumped by each barrier */
+	int			spill;		/* every loop accepts (srv_spill) */
+	int64_t			spill_at;	/* when spill last changed, us */
 };
 
 /* ---- helpers ---- */
@@ -1417,6 +1429,7 @@ loop_ctl(struct srv_loop *lp)
 		paused = 1;
 	}
 	stop = s->stop_req;
+	lp->accepting = lp->idx == 0 || s->spill;
 	pthread_mutex_unlock(&s->mu);
 	if (stop && !lp->stopping)
 		begin_stop(lp);
@@ -1517,12 +1530,58 @@ loop_events(struct srv_loop *lp, const struct pollfd *pfd, size_t n)
 	}
 }
 
+int
+srv_spill(int spill, int busy0_pm, int total_pm, int64_t since_us)
+{
+	if (!spill)
+		return busy0_pm >= SRV_SPILL_ON;
+	return total_pm > SRV_SPILL_OFF || since_us < SRV_SPILL_HOLD_US;
+}
+
+/* loop_window - a loop's busy share of the window that ended at t (us).
+ * Loop 0 decides from it whether the others accept too (srv_spill) and
+ * wakes them when that changes.  A loop that has not reported for two
+ * windows slept through them: it counts as idle. */
+static void
+loop_window(struct srv_loop *lp, int pm, int64_t t)
+{
+	struct srv *s = lp->s;
+	int i, total = 0, was, on;
+
+	if (s->nloops < 2)
+		return;
+	pthread_mutex_lock(&s->mu);
+	lp->busy_pm = pm;
+	lp->busy_at = t;
+	if (lp->idx != 0) {
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	for (i = 0; i < s->nloops; i++)
+		if (t - s->loops[i].busy_at <= 2 * SRV_WINDOW_US)
+			total += s->loops[i].busy_pm;
+	was = s->spill;
+	on = s->spill = srv_spill(was, pm, total, t - s->spill_at);
+	if (on != was)
+		s->spill_at = t;
+	pthread_mutex_unlock(&s->mu);
+	if (on == was)
+		return;
+	log_debug(s->log, "I/O loop 0 busy %d.%d%%, all loops %d.%d%%: %s",
+	    pm / 10, pm % 10, total / 10, total % 10, on ?
+	    "every loop takes new connections" :
+	    "loop 0 takes the new connections");
+	for (i = 1; i < s->nloops; i++)
+		ctl_poke(&s->loops[i]);
+}
+
 static void *
 loop_main(void *arg)
 {
 	struct srv_loop *lp = arg;
 	struct srv *s = lp->s;
 	size_t i;
+	int64_t woke = gd_now_us(), win = woke, busy = 0;
 
 	for (;;) {
 		size_t n = 0, nfixed, nls;
@@ -1551,8 +1610,8 @@ loop_main(void *arg)
 		lp->pfd[n++].events = POLLIN;
 		lp->pfd[n].fd = be_doneq_fd(&lp->dq);
 		lp->pfd[n++].events = POLLIN;
-		polls_ls = lp->paused_until <= now;
-		if (!polls_ls && lp->paused_until < next)
+		polls_ls = lp->accepting && lp->paused_until <= now;
+		if (lp->accepting && !polls_ls && lp->paused_until < next)
 			next = lp->paused_until;
 		for (i = 0; i < nls; i++) {
 			lp->pfd[n].fd = polls_ls ? s->ls[i]->fd : -1;
@@ -1583,12 +1642,19 @@ loop_main(void *arg)
 				next = c->deadline;
 		}
 		timeout = next <= now ? 0 : (int)(next - now);
+		busy += gd_now_us() - woke;
 		rc = poll(lp->pfd, (nfds_t)n, timeout);
+		woke = gd_now_us();
+		if (woke - win >= SRV_WINDOW_US) {
+			loop_window(lp, (int)(busy * 1000 / (woke - win)), woke);
+			busy = 0;
+			win = woke;
+		}
 		if (rc < 0 && errno != EINTR) {
 			log_err(s->log, "poll: %s", strerror(errno));
 			continue;
 		}
-		now = gd_now_ms();
+		now = woke / 1000;
 		if (rc > 0) {
 			int paused = 0;
 			if (lp->pfd[0].revents & POLLIN)
@@ -1704,12 +1770,13 @@ srv_start(struct srv *s, struct backend *b, char *err, size_t errlen)
 		struct srv_loop *lp = &s->loops[i];
 		lp->s = s;
 		lp->idx = i;
+		lp->accepting = i == 0;
 		lp->ctl[0] = lp->ctl[1] = -1;
 		lp->dq.wake[0] = lp->dq.wake[1] = -1;
 	}
+	/* every pipe before any thread: loop 0 pokes the others (spill) */
 	for (i = 0; i < n; i++) {
 		struct srv_loop *lp = &s->loops[i];
-		int rc;
 
 		if (pipe(lp->ctl) != 0) {
 			lp->ctl[0] = lp->ctl[1] = -1;
@@ -1720,6 +1787,11 @@ srv_start(struct srv *s, struct backend *b, char *err, size_t errlen)
 		(void)set_nonblock(lp->ctl[1]);
 		if (be_doneq_init(&lp->dq, err, errlen) != 0)
 			goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		struct srv_loop *lp = &s->loops[i];
+		int rc;
+
 		if ((rc = pthread_create(&lp->thread, NULL, loop_main,
 		    lp)) != 0) {
 			snprintf(err, errlen, "cannot start I/O thread: %s",
