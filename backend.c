@@ -423,7 +423,8 @@ be_save_reply(const struct gd_result *r, const char *queued_id, char *out,
 		else
 			snprintf(out, outlen, "554 5.5.0 Error: %s", r->error);
 	} else if (r->ok)
-		snprintf(out, outlen, "250 2.0.0 OK: queued as %s", queued_id);
+		gd_cat(out, outlen, "250 2.0.0 OK: queued as ", queued_id,
+		    (char *)NULL);
 	else
 		gd_strlcpy(out, "554 5.5.0 Error: no response from backend - "
 		    "processor did not return a result or an error", outlen);

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <stdarg.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,44 @@ gd_strlcpy(char *dst, const char *src, size_t size)
 		dst[c] = '\0';
 	}
 	return n;
+}
+
+size_t
+gd_cat(char *buf, size_t size, ...)
+{
+	va_list ap;
+	const char *s;
+	size_t n = 0;
+
+	va_start(ap, size);
+	while ((s = va_arg(ap, const char *)) != NULL) {
+		size_t k = strlen(s);
+		if (n < size) {
+			size_t c = k < size - n ? k : size - n;
+			memcpy(buf + n, s, c);
+		}
+		n += k;
+	}
+	va_end(ap);
+	if (size > 0)
+		buf[n < size ? n : size - 1] = '\0';
+	return n;
+}
+
+char *
+gd_hex(char *p, unsigned long long v)
+{
+	static const char hex[] = "0123456789abcdef";
+	char t[16];
+	int n = 0;
+
+	do {
+		t[n++] = hex[v & 15];
+		v >>= 4;
+	} while (v != 0);
+	while (n > 0)
+		*p++ = t[--n];
+	return p;
 }
 
 int

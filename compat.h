@@ -37,6 +37,20 @@
  * After OpenBSD's strlcpy(3); written here because glibc lacks it. */
 size_t	gd_strlcpy(char *dst, const char *src, size_t size);
 
+/* gd_cat - buf = the strings that follow, up to a NULL, concatenated;
+ * always NUL-terminated (when size > 0).  Returns the full length, so a
+ * result >= size means it was cut (as gd_strlcpy).  For the per-message
+ * paths, where snprintf("%s...") costs ten times as much. */
+size_t	gd_cat(char *buf, size_t size, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((__sentinel__))
+#endif
+    ;
+
+/* gd_hex - v in lower-case hex without leading zeros at p (at most 16
+ * characters, no NUL); returns the end. */
+char	*gd_hex(char *p, unsigned long long v);
+
 /* Case-insensitive ASCII comparisons that ignore the locale. */
 int	gd_strcasecmp(const char *a, const char *b);
 int	gd_strncasecmp(const char *a, const char *b, size_t n);

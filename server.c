@@ -580,15 +580,16 @@ queued_id(struct srv_loop *lp, struct srv_conn *c)
 	static const char hex[] = "0123456789abcdef";
 	br_sha256_context h;
 	unsigned char out[32];
-	char buf[80];
-	int n, i;
+	char buf[64], *p = buf;
+	int i;
 
-	n = snprintf(buf, sizeof(buf), "%llx%llx%llx%x",
-	    (unsigned long long)time(NULL),
-	    (unsigned long long)c->env.client_id,
-	    (unsigned long long)++lp->msg_counter, (unsigned)lp->idx);
+	/* "%llx%llx%llx%x" without snprintf's cost */
+	p = gd_hex(p, (unsigned long long)time(NULL));
+	p = gd_hex(p, (unsigned long long)c->env.client_id);
+	p = gd_hex(p, (unsigned long long)++lp->msg_counter);
+	p = gd_hex(p, (unsigned long long)(unsigned)lp->idx);
 	br_sha256_init(&h);
-	br_sha256_update(&h, buf, (size_t)n);
+	br_sha256_update(&h, buf, (size_t)(p - buf));
 	br_sha256_out(&h, out);
 	for (i = 0; i < 6; i++) {
 		c->env.queued_id[2 * i] = hex[out[26 + i] >> 4];

@@ -91,6 +91,13 @@ out_put(struct smtp_session *s, const char *p, size_t n)
 static void
 reply(struct smtp_session *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
+/* reply_str - queue one reply line given whole (reply's "%s"). */
+static void
+reply_str(struct smtp_session *s, const char *line)
+{
+	out_put(s, line, strlen(line));
+}
+
 /* reply - queue one formatted reply line.  Every %s argument is either
  * ours, already validated by a grammar, or passed through clean_copy. */
 static void
@@ -100,6 +107,10 @@ reply(struct smtp_session *s, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (strchr(fmt, '%') == NULL) {		/* most replies: a constant */
+		reply_str(s, fmt);
+		return;
+	}
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
@@ -535,10 +546,10 @@ addr_error(struct smtp_session *s, int err)
 		reply(s, "550 5.5.4 Domain cannot exceed 255 characters");
 		break;
 	case SMTP_ADDR_NOMEM:
-		reply(s, "%s", R_NOMEM);
+		reply_str(s, R_NOMEM);
 		break;
 	case SMTP_ADDR_PARAMS:
-		reply(s, "%s", R_PARAMS);
+		reply_str(s, R_PARAMS);
 		break;
 	default:
 		reply(s, "501 5.5.4 Invalid address");
@@ -612,7 +623,7 @@ mail_params(struct smtp_session *s, const char *params)
 	}
 	return 0;
 syntax:
-	reply(s, "%s", R_PARAMS);
+	reply_str(s, R_PARAMS);
 	return -1;
 }
 
@@ -780,7 +791,7 @@ h_mail(struct smtp_session *s, const char *arg, size_t n)
 	}
 	if (env_set_from(s->env, &a) != 0) {
 		env_addr_clear(&a);
-		reply(s, "%s", R_NOMEM);
+		reply_str(s, R_NOMEM);
 		return SMTP_EV_NONE;
 	}
 	s->in_tx = 1;
@@ -821,7 +832,7 @@ h_rcpt(struct smtp_session *s, const char *arg, size_t n)
 		goto out;
 	}
 	if (env_add_rcpt(s->env, &a) != 0) {
-		reply(s, "%s", R_NOMEM);
+		reply_str(s, R_NOMEM);
 		goto out;
 	}
 	if (s->have_validate) {
@@ -943,7 +954,7 @@ command(struct smtp_session *s, const char *line, size_t n)
 	if (s->trace != NULL)
 		s->trace(s->trace_arg, 1, line, n);
 	if (s->shutting_down) {
-		reply(s, "%s", R_SHUTDOWN);
+		reply_str(s, R_SHUTDOWN);
 		return closing(s);
 	}
 	for (i = 0; i < NELEM(verbs); i++) {
@@ -1020,7 +1031,7 @@ data_fail(struct smtp_session *s)
 	tx_reset(s);
 	set_state(s, SMTP_S_COMMAND);
 	if (s->shutting_down) {
-		reply(s, "%s", R_SHUTDOWN);
+		reply_str(s, R_SHUTDOWN);
 		return closing(s);
 	}
 	return SMTP_EV_NONE;
@@ -1036,7 +1047,7 @@ data_end(struct smtp_session *s)
 	else if (s->d_bare_lf && s->cfg->bare_lf == CFG_BARE_LF_REJECT)
 		reply(s, "550 5.5.2 Error: bare <LF> received");
 	else if (s->d_nomem)
-		reply(s, "%s", R_NOMEM);
+		reply_str(s, R_NOMEM);
 	else {
 		set_state(s, SMTP_S_WAIT_SAVE);
 		return SMTP_EV_SAVE;
@@ -1075,13 +1086,47 @@ again:
 			goto again;
 		case D_TEXT:
 			if (c != '\r' && c != '\n') {
-				/* Fast path: the run up to the next CR or LF is
-				 * stored as it is, without the per-byte
-				 * switch (most of a message body). */
-				const char *lf = memchr(buf + i, '\n', len - i);
-				size_t end = lf != NULL ? (size_t)(lf - buf) :
-				    len;
-				const char *cr = memchr(buf + i, '\r', end - i);
+				/* Fast path: whole CRLF lines (most of a message
+				 * body), one memchr and one copy each, the CRLF
+				 * stored as LF; a CR inside a line stays, as the
+				 * byte switch keeps it.  It hands back to the
+				 * switch at a line that starts with '.', CR or LF
+				 * (st D_BOL) or one without its CRLF here. */
+				const char *lf, *cr;
+				size_t end;
+
+				while ((lf = memchr(buf + i, '\n', len - i)) !=
+				    NULL && lf[-1] == '\r') {
+					size_t k = (size_t)(lf - buf) - 1 - i;
+
+					if (k + 1 > sizeof(tmp) - 4 - n) {
+						if (data_store(s, tmp, n) != 0)
+							goto overflow;
+						n = 0;
+					}
+					if (k + 1 > sizeof(tmp) - 4) {
+						if (data_store(s, buf + i, k) != 0)
+							goto overflow;
+					} else {
+						memcpy(tmp + n, buf + i, k);
+						n += k;
+					}
+					EMIT('\n');
+					s->line_done = 1;
+					i = (size_t)(lf - buf) + 1;
+					if (i == len || buf[i] == '.' ||
+					    buf[i] == '\r' || buf[i] == '\n')
+						break;
+				}
+				if (lf != NULL && lf[-1] == '\r') {
+					st = D_BOL;
+					i--;	/* the loop's i++: the next line */
+					break;
+				}
+				/* a line without its CRLF here: the run up to
+				 * the next CR or LF as it is */
+				end = lf != NULL ? (size_t)(lf - buf) : len;
+				cr = memchr(buf + i, '\r', end - i);
 
 				if (cr != NULL)
 					end = (size_t)(cr - buf);
@@ -1303,7 +1348,7 @@ smtp_save_done(struct smtp_session *s, const char *text)
 	if (r[0] == '\0')
 		gd_strlcpy(r, "554 5.5.0 Error: no response from backend - "
 		    "processor did not return a result or an error", sizeof(r));
-	reply(s, "%s", r);
+	reply_str(s, r);
 	/* SMTP-56: success when the first three chars are a number < 300 */
 	if (r[0] >= '0' && r[0] <= '2' && r[1] >= '0' && r[1] <= '9' &&
 	    r[2] >= '0' && r[2] <= '9')
@@ -1359,7 +1404,7 @@ smtp_shutdown(struct smtp_session *s)
 	switch (s->state) {
 	case SMTP_S_GREETING:
 	case SMTP_S_COMMAND:
-		reply(s, "%s", R_SHUTDOWN);
+		reply_str(s, R_SHUTDOWN);
 		return closing(s);
 	case SMTP_S_CLOSING:
 		return SMTP_EV_CLOSE;

@@ -72,13 +72,17 @@ hasher_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		clock_gettime(CLOCK_REALTIME, &now);
 		ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
 	}
-	n = snprintf(ts, sizeof(ts), "%lld", ns);
+	n = 0;		/* "%lld", ns >= 0 */
+	do {
+		ts[sizeof(ts) - 1 - n++] = (char)('0' + ns % 10);
+		ns /= 10;
+	} while (ns > 0 && n < (int)sizeof(ts));
 	br_md5_init(&md);
 	if (e->has_from)
 		md5_addr(&md, &e->from);
 	if (e->subject != NULL)
 		br_md5_update(&md, e->subject, strlen(e->subject));
-	br_md5_update(&md, ts, n > 0 ? (size_t)n : 0);
+	br_md5_update(&md, ts + sizeof(ts) - n, (size_t)n);
 	for (i = 0; i < e->nrcpt; i++) {
 		md5_addr(&md, &e->rcpt[i]);
 		br_md5_out(&md, sum);

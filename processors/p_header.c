@@ -28,6 +28,8 @@
 struct hdr {
 	struct gd_ctx	*ctx;
 	char		host[HDR_HOST_MAX + 1];
+	time_t		date_t;		/* the second date[] shows ... */
+	char		date[64];	/* ... formatted once per second */
 };
 
 static void *
@@ -106,20 +108,24 @@ hdr_process(void *inst, struct gd_envelope *e, enum gd_task task,
 {
 	struct hdr *h = inst;
 	char to[ENV_LOCAL_MAX + 1], dom[ENV_DOMAIN_MAX + 1], hash[129];
-	char ip[ENV_IP_MAX + 1], date[64], out[2048], proto[8];
-	const char *lb, *le;
-	int n = 0;
+	char ip[ENV_IP_MAX + 1], out[2048];
+	const char *lb, *le, *proto;
+	size_t n;
+	time_t now;
 
 	if (task != GD_TASK_SAVE) {
 		gd_next(next, e, task, res);
 		return;
 	}
-	snprintf(proto, sizeof(proto), "%sSMTP%s", e->esmtp ? "E" : "",
-	    e->tls ? "S" : "");
+	proto = e->esmtp ? (e->tls ? "ESMTPS" : "ESMTP") :
+	    (e->tls ? "SMTPS" : "SMTP");
 	gd_one_line(hash, sizeof(hash), e->nhashes > 0 ? e->hashes[0] :
 	    "unknown");
 	gd_one_line(ip, sizeof(ip), e->remote_ip);
-	gd_rfc1123z(gd_ctx_time(h->ctx), date, sizeof(date));
+	if ((now = gd_ctx_time(h->ctx)) != h->date_t || h->date[0] == '\0') {
+		gd_rfc1123z(now, h->date, sizeof(h->date));
+		h->date_t = now;
+	}
 	if (e->nrcpt > 0) {
 		/* Go's strings.TrimSpace on the local part */
 		for (lb = e->rcpt[0].local; *lb == ' ' || *lb == '\t'; lb++)
@@ -127,19 +133,22 @@ hdr_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		for (le = lb + strlen(lb); le > lb && (le[-1] == ' ' ||
 		    le[-1] == '\t'); le--)
 			;
-		snprintf(dom, sizeof(dom), "%.*s", (int)(le - lb), lb);
+		n = (size_t)(le - lb) < sizeof(dom) ? (size_t)(le - lb) :
+		    sizeof(dom) - 1;
+		memcpy(dom, lb, n);
+		dom[n] = '\0';
 		gd_one_line(to, sizeof(to), dom);
 		gd_one_line(dom, sizeof(dom), e->rcpt[0].domain);
-		n = snprintf(out, sizeof(out), "Delivered-To: %s@%s\n"
-		    "Received: from %s ([%s])\n"
-		    "\tby %s with %s id %s@%s;\n\t%s\n",
-		    to, h->host, ip, ip, dom, proto, hash, dom, date);
+		n = gd_cat(out, sizeof(out), "Delivered-To: ", to, "@",
+		    h->host, "\nReceived: from ", ip, " ([", ip, "])\n\tby ",
+		    dom, " with ", proto, " id ", hash, "@", dom, ";\n\t",
+		    h->date, "\n", (char *)NULL);
 	} else {
 		/* no recipient (only through the API): GG would crash */
-		n = snprintf(out, sizeof(out), "Received: from %s ([%s])\n"
-		    "\t%s\n", ip, ip, date);
+		n = gd_cat(out, sizeof(out), "Received: from ", ip, " ([",
+		    ip, "])\n\t", h->date, "\n", (char *)NULL);
 	}
-	if (n < 0 || (size_t)n >= sizeof(out) ||
+	if (n >= sizeof(out) ||
 	    env_set_delivery_header(e, out) != 0) {
 		gd_result_reply(res, "451 4.3.0 Error: out of memory");
 		gd_result_error(res, "Header: cannot build the delivery header");

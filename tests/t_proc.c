@@ -251,6 +251,44 @@ check_header(int esmtp, int tls, const char *proto)
 	env_free(&e);
 }
 
+/* One Header instance formats the date once per second: the next second
+ * shows in the next message's header. */
+static void
+test_header_date_follows_time(void)
+{
+	struct tc t;
+	struct gd_envelope e;
+	struct gd_result res;
+	int i;
+
+	if (tc_open(&t, "Header", "{\"primary_mail_host\":\"mx.example.com\"}")
+	    != 0) {
+		CHECK(0);
+		tc_close(&t);
+		return;
+	}
+	for (i = 0; i < 3; i++) {
+		static const char *const want[] = {
+			"\tTue, 14 Nov 2023 22:13:20 +0000\n",
+			"\tTue, 14 Nov 2023 22:13:20 +0000\n",
+			"\tTue, 14 Nov 2023 22:13:21 +0000\n"
+		};
+		const char *h;
+
+		ctx.fixed_time = FIXED_TIME + (i == 2);
+		mk_env(&e, "Subject: hi\n\nbody\n");
+		memset(&res, 0, sizeof(res));
+		be_chain_run(t.c, &e, GD_TASK_SAVE, &res);
+		CHECK(res.ok && e.delivery_header != NULL);
+		h = e.delivery_header != NULL ?
+		    strrchr(e.delivery_header, ';') : NULL;
+		CHECK(h != NULL && strcmp(h + 2, want[i]) == 0);
+		env_free(&e);
+	}
+	ctx.fixed_time = FIXED_TIME;
+	tc_close(&t);
+}
+
 static void
 test_header_protocols(void)
 {
@@ -311,6 +349,27 @@ test_header_ignores_validate(void)
 }
 
 /* ---- Hasher (PROC-12) ---- */
+
+/* gd_cat and gd_hex build the Header processor's text and the queued id
+ * instead of snprintf: exact bytes, cut like strlcpy when too long. */
+static void
+test_cat_and_hex(void)
+{
+	char b[8], big[64], *p;
+
+	CHECK(gd_cat(big, sizeof(big), "ab", "", "cde", (char *)NULL) == 5);
+	CHECK_STR(big, "abcde");
+	CHECK(gd_cat(big, sizeof(big), (char *)NULL) == 0 && big[0] == '\0');
+	CHECK(gd_cat(b, sizeof(b), "1234", "5678", "9", (char *)NULL) == 9);
+	CHECK_STR(b, "1234567");		/* cut, NUL-terminated */
+	CHECK(gd_cat(b, 1, "x", (char *)NULL) == 1 && b[0] == '\0');
+	p = gd_hex(big, 0);
+	p = gd_hex(p, 0x1f);
+	p = gd_hex(p, 0xffffffffffffffffULL);
+	p = gd_hex(p, 0x5ca1ab1e0ULL);
+	*p = '\0';
+	CHECK_STR(big, "01fffffffffffffffff5ca1ab1e0");
+}
 
 static void
 test_hasher_value(void)
@@ -883,7 +942,9 @@ main(void)
 		printf("FAIL setup: mkdtemp or registry\n");
 		return 1;
 	}
+	RUN(test_cat_and_hex);
 	RUN(test_header_protocols);
+	RUN(test_header_date_follows_time);
 	RUN(test_header_with_hash_and_trim);
 	RUN(test_header_config_required);
 	RUN(test_header_ignores_validate);
