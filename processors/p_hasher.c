@@ -72,7 +72,9 @@ hasher_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		clock_gettime(CLOCK_REALTIME, &now);
 		ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
 	}
-	n = 0;		/* "%lld", ns >= 0 */
+	n = 0;		/* "%lld" without snprintf's cost */
+	if (ns < 0)	/* before 1970: not from a working clock */
+		ns = 0;
 	do {
 		ts[sizeof(ts) - 1 - n++] = (char)('0' + ns % 10);
 		ns /= 10;
