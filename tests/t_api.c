@@ -1,12 +1,16 @@
 /* t_api - the embedding API (SPEC 10): events, the log hook, two daemons
- * in one process, start/shutdown idempotence. */
+ * in one process, start/shutdown idempotence; with an embedder's processor,
+ * which I/O loop accepts (io_threads 2, server.h srv_spill). */
 #include "../compat.h"
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guerrilla.h"
@@ -239,6 +243,157 @@ config_from_struct(void)
 	gd_config_free(c);
 }
 
+/* ---- who accepts: a busy first loop spills to the second ---- */
+
+#define SPIN_MS	1500	/* the Spin processor's work per message */
+
+static void *
+spin_create(struct gd_ctx *ctx, void *user)
+{
+	static int instance;	/* Spin keeps no state: any non-NULL will do */
+
+	(void)ctx;
+	(void)user;
+	return &instance;
+}
+
+/* spin_process - a nonblocking processor that computes for SPIN_MS: its
+ * chain runs on the I/O loop that received the message, which is busy
+ * all that time. */
+static void
+spin_process(void *inst, struct gd_envelope *e, enum gd_task task,
+    struct gd_next *next, struct gd_result *res)
+{
+	(void)inst;
+	if (task == GD_TASK_SAVE) {
+		int64_t until = gd_now_ms() + SPIN_MS;
+		while (gd_now_ms() < until)
+			;
+	}
+	gd_next(next, e, task, res);
+}
+
+static void
+ms_sleep(long ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+/* cli_open - a client socket on port with 10 s receive timeouts. */
+static int
+cli_open(int port)
+{
+	struct sockaddr_in a;
+	struct timeval tv = { 10, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((unsigned short)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)) != 0 || connect(fd, (struct sockaddr *)&a,
+	    sizeof(a)) != 0)) {
+		(void)close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* cli_reply - send line (unless NULL), then read one reply line; its
+ * code, or -1. */
+static int
+cli_reply(int fd, const char *line)
+{
+	char buf[512];
+	size_t n = 0;
+
+	if (fd < 0 || (line != NULL &&
+	    write(fd, line, strlen(line)) != (ssize_t)strlen(line)))
+		return -1;
+	while (n < sizeof(buf) - 1 && (n < 2 || buf[n - 1] != '\n')) {
+		ssize_t r = read(fd, buf + n, 1);
+		if (r <= 0)
+			return -1;
+		n++;
+	}
+	buf[n] = '\0';
+	return n >= 4 ? atoi(buf) : -1;
+}
+
+/* replied - the server's reply is already there to read. */
+static int
+replied(int fd)
+{
+	struct pollfd p;
+
+	p.fd = fd;
+	p.events = POLLIN;
+	return poll(&p, 1, 0) == 1;
+}
+
+/* a_message - client a sends a message up to its final dot. */
+static int
+a_message(int a)
+{
+	static const char body[] = "Subject: spin\r\n\r\nx\r\n.\r\n";
+
+	return cli_reply(a, "MAIL FROM:<s@example.com>\r\n") == 250 &&
+	    cli_reply(a, "RCPT TO:<r@example.com>\r\n") == 250 &&
+	    cli_reply(a, "DATA\r\n") == 354 &&
+	    write(a, body, sizeof(body) - 1) == (ssize_t)sizeof(body) - 1;
+}
+
+static void
+busy_loop_spills_to_the_next(void)
+{
+	struct gd_processor p = {
+		"Spin", spin_create, NULL, spin_process, NULL, NULL, NULL, 1
+	};
+	struct gd_daemon *d = gd_new();
+	char json[512], *errs = NULL;
+	int port = free_port(), a, b1, b2;
+
+	snprintf(json, sizeof(json), "{ \"log_file\": \"off\", \"io_threads\": 2,"
+	    " \"allowed_hosts\": [\"example.com\"], \"servers\": ["
+	    " { \"is_enabled\": true, \"listen_interface\": \"127.0.0.1:%d\" } ],"
+	    " \"backend_config\": { \"save_process\": \"Spin\" } }", port);
+	CHECK(d != NULL && port > 0 && gd_add_processor(d, &p) == 0);
+	CHECK(gd_load_config_string(d, json, strlen(json), &errs) == 0);
+	CHECK(gd_start(d, &errs) == 0);
+	if (errs != NULL)
+		printf("     %s\n", errs);
+	free(errs);
+	a = cli_open(port);
+	CHECK(cli_reply(a, NULL) == 220 && cli_reply(a, "HELO t\r\n") == 250);
+	/* loop 0 (it took a: only it accepts while it has time to spare)
+	 * computes a's first message; b1 waits until that is done */
+	CHECK(a_message(a));
+	ms_sleep(300);
+	b1 = cli_open(port);
+	CHECK(cli_reply(b1, NULL) == 220);
+	CHECK(replied(a));		/* a's 250 came first */
+	CHECK(cli_reply(a, NULL) == 250);
+	/* loop 0 was busy for all of its last window: now both accept, and
+	 * b2 is greeted by loop 1 while loop 0 computes a's second one */
+	CHECK(a_message(a));
+	ms_sleep(300);
+	b2 = cli_open(port);
+	CHECK(cli_reply(b2, NULL) == 220);
+	CHECK(!replied(a));
+	CHECK(cli_reply(a, NULL) == 250);
+	CHECK(cli_reply(a, "QUIT\r\n") == 221);
+	(void)close(a);
+	(void)close(b1);
+	(void)close(b2);
+	CHECK(gd_shutdown(d) == 0);
+	gd_free(d);
+}
+
 int
 main(void)
 {
@@ -247,5 +402,6 @@ main(void)
 	RUN(two_daemons_one_process);
 	RUN(bad_config_is_an_error_list);
 	RUN(config_from_struct);
+	RUN(busy_loop_spills_to_the_next);
 	return T_DONE();
 }
