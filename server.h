@@ -30,22 +30,22 @@ struct srv	*srv_new(struct cfg_app *app, struct logger *log,
 /* srv_start - run the poll loops (app io_threads, 0 = online CPUs) on new
  * threads, feeding backend b (borrowed; it must outlive its use: see
  * srv_reload). */
+int		 srv_start(struct srv *s, struct backend *b, char *err,
+		    size_t errlen);
 /* srv_nloops - how many I/O loops srv_start will run (io_threads). */
 int		 srv_nloops(const struct srv *s);
 /* srv_spill - with io_threads > 1, who accepts (exposed for its test).
  * Loop 0 takes every new connection while it has time to spare: spreading
  * light traffic over loops on several CPUs costs more CPU per message than
  * the work itself (cross-CPU wake-ups: +20% in make bench d on 2 cores).
- * Once loop 0 was busy - not waiting in poll() - for 75% of a 100 ms
- * window (busy0_pm >= 750 per mille), every loop accepts ("spill", 1);
- * that lasts at least a second (since_us: time in this state), and until
- * all the loops together were busy for at most half of one loop's window
- * (total_pm <= 500): a loop that just began to accept has not reported
- * its share yet.  Returns the next spill state. */
+ * Once loop 0 was busy - outside poll() or on a CPU, whichever is more -
+ * for 90% of a 100 ms window (busy0_pm >= 900 per mille), every loop
+ * accepts ("spill", 1).  That lasts at least a second (since_us: time in
+ * this state), and until all the loops together were busy for at most
+ * half of one loop's window (total_pm <= 500): a loop that just began to
+ * accept has not reported its share yet.  Returns the next spill state. */
 int		 srv_spill(int spill, int busy0_pm, int total_pm,
 		    int64_t since_us);
-int		 srv_start(struct srv *s, struct backend *b, char *err,
-		    size_t errlen);
 /* srv_reload - hot reload (SPEC 8.4): bind listeners for servers that are
  * new or newly enabled and build TLS contexts for the new config first;
  * if any of that fails nothing changes (-1, every error in err).  Then,
