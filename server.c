@@ -1596,7 +1596,8 @@ loop_main(void *arg)
 	struct srv_loop *lp = arg;
 	struct srv *s = lp->s;
 	size_t i;
-	int64_t woke = gd_now_us(), win = woke, busy = 0, cpu0 = thread_cpu_us();
+	int64_t woke = gd_now_us(), win = woke, busy = 0;
+	int64_t cpu0 = thread_cpu_us();
 
 	for (;;) {
 		size_t n = 0, nfixed, nls;
@@ -1669,7 +1670,8 @@ loop_main(void *arg)
 				busy = cpu - cpu0;
 			if (busy > woke - win)
 				busy = woke - win;
-			loop_window(lp, (int)(busy * 1000 / (woke - win)), woke);
+			loop_window(lp, (int)(busy * 1000 / (woke - win)),
+			    woke);
 			busy = 0;
 			win = woke;
 			cpu0 = cpu;

@@ -1086,12 +1086,13 @@ again:
 			goto again;
 		case D_TEXT:
 			if (c != '\r' && c != '\n') {
-				/* Fast path: whole CRLF lines (most of a message
-				 * body), one memchr and one copy each, the CRLF
-				 * stored as LF; a CR inside a line stays, as the
-				 * byte switch keeps it.  It hands back to the
-				 * switch at a line that starts with '.', CR or LF
-				 * (st D_BOL) or one without its CRLF here. */
+				/* Fast path: whole CRLF lines (most of a
+				 * message body), one memchr and one copy
+				 * each, the CRLF stored as LF; a CR inside a
+				 * line stays, as the byte switch keeps it.
+				 * It hands back to the switch at a line that
+				 * starts with '.', CR or LF (st D_BOL) or one
+				 * without its CRLF here. */
 				const char *lf, *cr;
 				size_t end;
 
@@ -1105,7 +1106,8 @@ again:
 						n = 0;
 					}
 					if (k + 1 > sizeof(tmp) - 4) {
-						if (data_store(s, buf + i, k) != 0)
+						if (data_store(s, buf + i,
+						    k) != 0)
 							goto overflow;
 					} else {
 						memcpy(tmp + n, buf + i, k);
@@ -1120,7 +1122,7 @@ again:
 				}
 				if (lf != NULL && lf[-1] == '\r') {
 					st = D_BOL;
-					i--;	/* the loop's i++: the next line */
+					i--;	/* the loop's i++: next line */
 					break;
 				}
 				/* a line without its CRLF here: the run up to
