@@ -1,9 +1,10 @@
 /*
  * server.h - the listeners and the poll loops (SPEC 3.1, 3.14, 3.15, 8.4).
  *
- * io_threads loops each run poll() over their own connections and all the
- * listeners: they accept, read, feed smtp.c, write replies, submit jobs to
- * the backend and pick up results from their own done queue.  They never
+ * io_threads loops each run poll() over their own connections and the
+ * listeners (loop 0 always, the others while loop 0 is busy: srv_spill):
+ * they accept, read, feed smtp.c, write replies, submit jobs to the
+ * backend and pick up results from their own done queue.  They never
  * block: no disk, no DNS, no fsync.  The control thread (the caller of
  * these functions) changes what the loops share - listeners, the current
  * config, the backend - only while every loop is paused at a barrier, so
