@@ -38,7 +38,7 @@ LIBS = $(DEPLIBS_$(STATIC_DEPS)) -lpthread
 
 # The library, by area (each list grows on its own line).
 CORE_OBJS = compat.o json.o log.o config.o envelope.o mime.o smtp.o proxy.o \
-	backend.o server.o guerrilla.o
+	backend.o server.o server_ctl.o guerrilla.o
 TLS_OBJS = tls.o
 PROC_OBJS = processors/p_headersparser.o processors/p_header.o \
 	processors/p_hasher.o processors/p_debugger.o processors/p_maildir.o
@@ -64,7 +64,7 @@ FORCE:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 HDRS = compat.h json.h log.h config.h envelope.h smtp.h backend.h server.h proxy.h tls.h \
-	guerrilla.h
+	guerrilla.h server_int.h
 $(LIBOBJS) guerrillad.o: .flags $(HDRS)
 
 # The version comes from git at build time (OPS-03); "unknown" outside git.
