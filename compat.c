@@ -148,10 +148,7 @@ gd_memdup(const void *p, size_t n)
 int64_t
 gd_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return gd_now_us() / 1000;
 }
 
 int64_t

@@ -181,21 +181,35 @@ free_port(void)
 	return port;
 }
 
-/* greeting - the first reply line on port, "" if none. */
-static void
-greeting(int port, char *buf, size_t len)
+
+/* cli_open - a client socket on port with 10 s receive timeouts. */
+static int
+cli_open(int port)
 {
 	struct sockaddr_in a;
+	struct timeval tv = { 10, 0 };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	ssize_t n = -1;
 
-	buf[0] = '\0';
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_port = htons((unsigned short)port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-		n = read(fd, buf, len - 1);
+	if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)) != 0 || connect(fd, (struct sockaddr *)&a,
+	    sizeof(a)) != 0)) {
+		(void)close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* greeting - the first reply line on port, "" if none. */
+static void
+greeting(int port, char *buf, size_t len)
+{
+	int fd = cli_open(port);
+	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+
 	buf[n > 0 ? n : 0] = '\0';
 	if (fd >= 0)
 		(void)close(fd);
@@ -281,27 +295,6 @@ ms_sleep(long ms)
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (ms % 1000) * 1000000L;
 	nanosleep(&ts, NULL);
-}
-
-/* cli_open - a client socket on port with 10 s receive timeouts. */
-static int
-cli_open(int port)
-{
-	struct sockaddr_in a;
-	struct timeval tv = { 10, 0 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((unsigned short)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-	    sizeof(tv)) != 0 || connect(fd, (struct sockaddr *)&a,
-	    sizeof(a)) != 0)) {
-		(void)close(fd);
-		fd = -1;
-	}
-	return fd;
 }
 
 /* cli_reply - send line (unless NULL), then read one reply line; its
