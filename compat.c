@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +41,20 @@ size_t
 gd_cat(char *buf, size_t size, ...)
 {
 	va_list ap;
+	size_t n;
+
+	va_start(ap, size);
+	n = gd_vcat(buf, size, ap);
+	va_end(ap);
+	return n;
+}
+
+size_t
+gd_vcat(char *buf, size_t size, va_list ap)
+{
 	const char *s;
 	size_t n = 0;
 
-	va_start(ap, size);
 	while ((s = va_arg(ap, const char *)) != NULL) {
 		size_t k = strlen(s);
 		if (n < size) {
@@ -52,10 +63,110 @@ gd_cat(char *buf, size_t size, ...)
 		}
 		n += k;
 	}
-	va_end(ap);
 	if (size > 0)
 		buf[n < size ? n : size - 1] = '\0';
 	return n;
+}
+
+char *
+gd_dec(char *p, unsigned long long v)
+{
+	char t[20];
+	int n = 0;
+
+	do {
+		t[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		*p++ = t[--n];
+	return p;
+}
+
+void
+gd_ipv4_text(const unsigned char *a, char *buf)
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		buf = gd_dec(buf, a[i]);
+		*buf++ = i < 3 ? '.' : '\0';
+	}
+}
+
+/* two digits of v (0..99) at p */
+static char *
+dec2(char *p, int v)
+{
+	*p++ = (char)('0' + v / 10 % 10);
+	*p++ = (char)('0' + v % 10);
+	return p;
+}
+
+/* rfc3339_fmt - format t for gd_rfc3339 (which calls it once a second). */
+static void
+rfc3339_fmt(time_t t, char *out)
+{
+	struct tm tm;
+	char z[16], *p = out;
+
+	if (localtime_r(&t, &tm) == NULL || tm.tm_year < -1900 ||
+	    tm.tm_year > 9999 - 1900) {
+		gd_strlcpy(out, "1970-01-01T00:00:00Z", GD_RFC3339_LEN);
+		return;
+	}
+	p = dec2(p, (tm.tm_year + 1900) / 100);
+	p = dec2(p, (tm.tm_year + 1900) % 100);
+	*p++ = '-';
+	p = dec2(p, tm.tm_mon + 1);
+	*p++ = '-';
+	p = dec2(p, tm.tm_mday);
+	*p++ = 'T';
+	p = dec2(p, tm.tm_hour);
+	*p++ = ':';
+	p = dec2(p, tm.tm_min);
+	*p++ = ':';
+	p = dec2(p, tm.tm_sec);
+	/* "%z" is +hhmm or -hhmm; Go writes Z for a zero offset */
+	if (strftime(z, sizeof(z), "%z", &tm) != 5 ||
+	    memcmp(z + 1, "0000", 4) == 0)
+		*p++ = 'Z';
+	else {
+		*p++ = z[0];
+		*p++ = z[1];
+		*p++ = z[2];
+		*p++ = ':';
+		*p++ = z[3];
+		*p++ = z[4];
+	}
+	*p = '\0';
+}
+
+void
+gd_rfc3339(time_t t, char *buf, size_t size)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static time_t last_t;
+	static char last[GD_RFC3339_LEN], zone[2][16];
+	int i, same;
+
+	pthread_mutex_lock(&mu);
+	/* keyed on the zone's names too: a program that embeds us and
+	 * calls tzset() for another TZ sees the change within the second */
+	same = t == last_t && last[0] != '\0';
+	for (i = 0; i < 2; i++) {
+		const char *z = tzname[i] != NULL ? tzname[i] : "";
+		if (strncmp(zone[i], z, sizeof(zone[i]) - 1) != 0) {
+			gd_strlcpy(zone[i], z, sizeof(zone[i]));
+			same = 0;
+		}
+	}
+	if (!same) {
+		rfc3339_fmt(t, last);
+		last_t = t;
+	}
+	gd_strlcpy(buf, last, size);
+	pthread_mutex_unlock(&mu);
 }
 
 char *

@@ -17,9 +17,11 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* send() flag that stops SIGPIPE on a dead peer (POSIX.1-2008); where it
  * is missing (macOS) gd_nosigpipe() sets SO_NOSIGPIPE on the socket. */
@@ -47,6 +49,13 @@ size_t	gd_cat(char *buf, size_t size, ...)
 #endif
     ;
 
+size_t	gd_vcat(char *buf, size_t size, va_list ap);	/* gd_cat's body */
+
+/* gd_dec - v in decimal at p (at most 20 characters, no NUL); returns
+ * the end.  gd_hex - v in lower-case hex without leading zeros at p (at
+ * most 16 characters, no NUL); returns the end. */
+char	*gd_dec(char *p, unsigned long long v);
+
 /* gd_hex - v in lower-case hex without leading zeros at p (at most 16
  * characters, no NUL); returns the end. */
 char	*gd_hex(char *p, unsigned long long v);
@@ -70,6 +79,18 @@ char	*gd_memdup(const void *p, size_t n);	/* adds a NUL after n bytes */
 /* Monotonic clock in milliseconds. */
 int64_t	gd_now_ms(void);
 int64_t	gd_now_us(void);	/* the same clock in microseconds */
+
+/* gd_rfc3339 - t as local time "2006-01-02T15:04:05-07:00" ("Z" for
+ * UTC; Go's time.RFC3339) into buf (GD_RFC3339_LEN bytes suffice).  The
+ * last second formatted is kept (thread-safe; also keyed on tzname[],
+ * so a tzset() to another zone shows), so greeting every connection and
+ * logging every line format the time once a second. */
+#define GD_RFC3339_LEN	32
+void	gd_rfc3339(time_t t, char *buf, size_t size);
+
+/* gd_ipv4_text - the 4 bytes at a as dotted decimal (inet_ntop's text,
+ * without its sprintf) into buf of at least 16 bytes. */
+void	gd_ipv4_text(const unsigned char *a, char *buf);
 
 /* gd_accept_nb - accept(2) a connection that is non-blocking and
  * close-on-exec (accept4 where there is one).  -1 with errno as accept. */

@@ -246,35 +246,11 @@ log_escape(char *dst, size_t dstlen, const char *src, size_t n)
 	return dst;
 }
 
-/* rfc3339 - local time as 2006-01-02T15:04:05-07:00 (Z for UTC). */
-static void
-rfc3339(char *buf, size_t len)
-{
-	struct tm tm;
-	time_t now = time(NULL);
-	char z[8];
-	long off;
-
-	localtime_r(&now, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	strftime(z, sizeof(z), "%z", &tm);
-	off = strtol(z, NULL, 10);
-	if (off == 0)
-		gd_strlcpy(z, "Z", sizeof(z));
-	else {
-		z[6] = '\0';
-		z[5] = z[4];
-		z[4] = z[3];
-		z[3] = ':';
-	}
-	strncat(buf, z, len - strlen(buf) - 1);
-}
-
 void
 log_vmsg(struct logger *lg, enum log_level level, const char *fmt, va_list ap)
 {
 	char msg[LOG_LINE_MAX], esc[LOG_LINE_MAX], line[LOG_LINE_MAX + 128];
-	char ts[40];
+	char ts[GD_RFC3339_LEN];
 	int n, fd, to_dest;
 	void (*hook)(void *, int, const char *);
 	void *hook_user;
@@ -298,7 +274,7 @@ log_vmsg(struct logger *lg, enum log_level level, const char *fmt, va_list ap)
 		hook(hook_user, (int)level, esc);
 	if (!to_dest)
 		return;
-	rfc3339(ts, sizeof(ts));
+	gd_rfc3339(time(NULL), ts, sizeof(ts));
 	n = snprintf(line, sizeof(line), "time=\"%s\" level=%s msg=\"%s\"\n",
 	    ts, level_names[level], esc);
 	if (n < 0)

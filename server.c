@@ -71,7 +71,9 @@ peer_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
 	    ntohs(((const struct sockaddr_in6 *)(const void *)ss)->sin6_port) :
 	    ss->ss_family == AF_INET ?
 	    ntohs(((const struct sockaddr_in *)(const void *)ss)->sin_port) : 0;
-	if (fam == 0 || inet_ntop(fam == 4 ? AF_INET : AF_INET6, a, ip,
+	if (fam == 4 && iplen >= 16)
+		gd_ipv4_text(a, ip);
+	else if (fam == 0 || inet_ntop(fam == 4 ? AF_INET : AF_INET6, a, ip,
 	    (socklen_t)iplen) == NULL)
 		gd_strlcpy(ip, "unknown", iplen);
 }

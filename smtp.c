@@ -91,6 +91,29 @@ out_put(struct smtp_session *s, const char *p, size_t n)
 static void
 reply(struct smtp_session *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
+static void
+reply_cat(struct smtp_session *s, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((__sentinel__))
+#endif
+    ;
+
+/* reply_cat - queue one reply line: the strings that follow, up to a
+ * (char *)NULL, concatenated (reply's "%s%s" without printf's cost, for
+ * the greeting and EHLO that every connection gets). */
+static void
+reply_cat(struct smtp_session *s, ...)
+{
+	char line[SMTP_REPLY_MAX];
+	va_list ap;
+	size_t n;
+
+	va_start(ap, s);
+	n = gd_vcat(line, sizeof(line), ap);
+	va_end(ap);
+	out_put(s, line, n < sizeof(line) ? n : sizeof(line) - 1);
+}
+
 /* reply_str - queue one reply line given whole (reply's "%s"). */
 static void
 reply_str(struct smtp_session *s, const char *line)
@@ -179,6 +202,14 @@ tx_reset(struct smtp_session *s)
 
 /* ---- small byte helpers (no str* on network bytes) ---- */
 
+/* up - ASCII upper case (gd_toupper, inlined: ci_eq runs for every verb
+ * tried on every command line). */
+static int
+up(unsigned char c)
+{
+	return c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c;
+}
+
 /* ci_eq - p[0..n) equals the upper- or lower-case ASCII word w. */
 static int
 ci_eq(const char *p, size_t n, const char *w)
@@ -186,8 +217,8 @@ ci_eq(const char *p, size_t n, const char *w)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (w[i] == '\0' || gd_toupper((unsigned char)p[i]) !=
-		    gd_toupper((unsigned char)w[i]))
+		if (w[i] == '\0' || up((unsigned char)p[i]) !=
+		    up((unsigned char)w[i]))
 			return 0;
 	return w[n] == '\0';
 }
@@ -656,7 +687,7 @@ helo_arg(const char *arg, size_t n, int ehlo, char *out, size_t size)
 static enum smtp_event
 hello(struct smtp_session *s, const char *arg, size_t n, int ehlo)
 {
-	char name[ENV_HELO_MAX + 1];
+	char name[ENV_HELO_MAX + 1], size[24];
 
 	if (helo_arg(arg, n, ehlo, name, sizeof(name)) != 0) {
 		reply(s, "550 5.5.2 Syntax error");
@@ -666,11 +697,12 @@ hello(struct smtp_session *s, const char *arg, size_t n, int ehlo)
 	memcpy(s->env->helo, name, sizeof(name));
 	s->env->esmtp = ehlo;
 	if (!ehlo) {
-		reply(s, "250 %s Hello", host(s));
+		reply_cat(s, "250 ", host(s), " Hello", (char *)NULL);
 		return SMTP_EV_NONE;
 	}
-	reply(s, "250-%s Hello", host(s));
-	reply(s, "250-SIZE %lld", (long long)max_size(s));
+	reply_cat(s, "250-", host(s), " Hello", (char *)NULL);
+	*gd_dec(size, max_size(s)) = '\0';
+	reply_cat(s, "250-SIZE ", size, (char *)NULL);
 	reply(s, "250-PIPELINING");
 	if (s->cfg->tls.start_tls_on && !s->tls_active)
 		reply(s, "250-STARTTLS");
@@ -923,7 +955,8 @@ typedef enum smtp_event (*smtp_cmd_fn)(struct smtp_session *, const char *,
 #define V_STARTTLS	2	/* only with tls.start_tls_on */
 #define VERB(name, need, fn)	{ name, sizeof(name) - 1, need, fn }
 
-/* The verbs in the order of SMTP-14; a line matches when it starts with
+/* The verbs in the order of SMTP-14 (names upper case: command() compares
+ * the first letter before the rest); a line matches when it starts with
  * the verb text (case-insensitive, SMTP-13); the handler gets the rest. */
 static const struct verb {
 	const char	*name;
@@ -959,7 +992,8 @@ command(struct smtp_session *s, const char *line, size_t n)
 	}
 	for (i = 0; i < NELEM(verbs); i++) {
 		const struct verb *v = &verbs[i];
-		if ((v->need == V_XCLIENT && !s->cfg->xclient_on) ||
+		if (n == 0 || up((unsigned char)line[0]) != v->name[0] ||
+		    (v->need == V_XCLIENT && !s->cfg->xclient_on) ||
 		    (v->need == V_STARTTLS && !s->cfg->tls.start_tls_on))
 			continue;
 		if (ci_prefix(line, n, v->name, v->len))
@@ -1225,30 +1259,10 @@ smtp_init(struct smtp_session *s, const struct cfg_server *cfg,
 	set_state(s, SMTP_S_GREETING);
 }
 
-/* rfc3339 - local time as 2024-06-06T12:00:00+02:00, "Z" for UTC. */
-static void
-rfc3339(time_t now, char *buf, size_t size)
-{
-	struct tm tm;
-	char z[16];
-	size_t n;
-
-	if (localtime_r(&now, &tm) == NULL ||
-	    (n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
-		gd_strlcpy(buf, "1970-01-01T00:00:00Z", size);
-		return;
-	}
-	if (strftime(z, sizeof(z), "%z", &tm) != 5 ||
-	    memcmp(z + 1, "0000", 4) == 0)
-		snprintf(buf + n, size - n, "Z");
-	else
-		snprintf(buf + n, size - n, "%c%.2s:%.2s", z[0], z + 1, z + 3);
-}
-
 void
 smtp_greet(struct smtp_session *s, unsigned long active, time_t now)
 {
-	char line[SMTP_REPLY_MAX], ts[64];
+	char line[SMTP_REPLY_MAX], ts[GD_RFC3339_LEN], id[24], act[24];
 	const char *g = s->cfg->greeting;
 	size_t n;
 
@@ -1269,10 +1283,12 @@ smtp_greet(struct smtp_session *s, unsigned long active, time_t now)
 		}
 		out_put(s, line, n < sizeof(line) ? n : sizeof(line));
 	} else {
-		rfc3339(now, ts, sizeof(ts));
-		reply(s, "220 %s SMTP Guerrilla(%s) #%llu (%lu) %s", host(s),
-		    s->version != NULL ? s->version : "unknown",
-		    (unsigned long long)s->env->client_id, active, ts);
+		gd_rfc3339(now, ts, sizeof(ts));
+		*gd_dec(id, (unsigned long long)s->env->client_id) = '\0';
+		*gd_dec(act, active) = '\0';
+		reply_cat(s, "220 ", host(s), " SMTP Guerrilla(",
+		    s->version != NULL ? s->version : "unknown", ") #", id,
+		    " (", act, ") ", ts, (char *)NULL);
 	}
 	set_state(s, SMTP_S_COMMAND);
 }

@@ -72,19 +72,15 @@ hasher_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		clock_gettime(CLOCK_REALTIME, &now);
 		ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
 	}
-	n = 0;		/* "%lld" without snprintf's cost */
 	if (ns < 0)	/* before 1970: not from a working clock */
 		ns = 0;
-	do {
-		ts[sizeof(ts) - 1 - n++] = (char)('0' + ns % 10);
-		ns /= 10;
-	} while (ns > 0 && n < (int)sizeof(ts));
+	n = (int)(gd_dec(ts, (unsigned long long)ns) - ts);
 	br_md5_init(&md);
 	if (e->has_from)
 		md5_addr(&md, &e->from);
 	if (e->subject != NULL)
 		br_md5_update(&md, e->subject, strlen(e->subject));
-	br_md5_update(&md, ts + sizeof(ts) - n, (size_t)n);
+	br_md5_update(&md, ts, (size_t)n);
 	for (i = 0; i < e->nrcpt; i++) {
 		md5_addr(&md, &e->rcpt[i]);
 		br_md5_out(&md, sum);

@@ -369,6 +369,66 @@ test_cat_and_hex(void)
 	p = gd_hex(p, 0x5ca1ab1e0ULL);
 	*p = '\0';
 	CHECK_STR(big, "01fffffffffffffffff5ca1ab1e0");
+	p = gd_dec(big, 0);
+	*p++ = ' ';
+	p = gd_dec(p, 9);
+	*p++ = ' ';
+	p = gd_dec(p, 10);
+	*p++ = ' ';
+	p = gd_dec(p, 0xffffffffffffffffULL);
+	*p = '\0';
+	CHECK_STR(big, "0 9 10 18446744073709551615");
+}
+
+static void
+test_ipv4_text(void)
+{
+	static const unsigned char a[][4] = {
+		{ 0, 0, 0, 0 }, { 255, 255, 255, 255 }, { 10, 0, 12, 1 },
+		{ 192, 168, 100, 9 }
+	};
+	char want[16], got[16];
+	size_t i;
+
+	for (i = 0; i < NELEM(a); i++) {	/* as inet_ntop writes it */
+		snprintf(want, sizeof(want), "%u.%u.%u.%u", a[i][0], a[i][1],
+		    a[i][2], a[i][3]);
+		memset(got, 'x', sizeof(got));
+		gd_ipv4_text(a[i], got);
+		CHECK_STR(got, want);
+	}
+}
+
+/* gd_rfc3339 keeps the last second: the next second, and a zone set by
+ * tzset() within the same second, are formatted afresh. */
+static void
+test_rfc3339_cache(void)
+{
+	time_t t = 1717675200;	/* 2024-06-06T12:00:00Z */
+	char b[GD_RFC3339_LEN];
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	gd_rfc3339(t, b, sizeof(b));
+	CHECK_STR(b, "2024-06-06T12:00:00Z");
+	gd_rfc3339(t, b, sizeof(b));
+	CHECK_STR(b, "2024-06-06T12:00:00Z");
+	gd_rfc3339(t + 61, b, sizeof(b));
+	CHECK_STR(b, "2024-06-06T12:01:01Z");
+	setenv("TZ", "XYZ-2", 1);
+	tzset();
+	gd_rfc3339(t + 61, b, sizeof(b));
+	CHECK_STR(b, "2024-06-06T14:01:01+02:00");
+	setenv("TZ", "ABC+5:30", 1);
+	tzset();
+	gd_rfc3339(t - 86400 * 366, b, sizeof(b));
+	CHECK_STR(b, "2023-06-06T06:30:00-05:30");
+	gd_rfc3339(t, b, 11);			/* cut, NUL-terminated */
+	CHECK_STR(b, "2024-06-06");
+	setenv("TZ", "UTC", 1);
+	tzset();
+	gd_rfc3339(0, b, sizeof(b));
+	CHECK_STR(b, "1970-01-01T00:00:00Z");
 }
 
 static void
@@ -943,6 +1003,8 @@ main(void)
 		return 1;
 	}
 	RUN(test_cat_and_hex);
+	RUN(test_ipv4_text);
+	RUN(test_rfc3339_cache);
 	RUN(test_header_protocols);
 	RUN(test_header_date_follows_time);
 	RUN(test_header_with_hash_and_trim);
