@@ -25,9 +25,11 @@
  * daemons in one process stay apart, ARCH-01): all MailDir instances of
  * the daemon's backends (one per worker, old and new backend during a
  * reload) hold a reference; the first creates it, the last frees it.
- *  - <n> comes from one counter there, so two workers writing in the same
- *    microsecond cannot pick the same name (a rename would then silently
- *    replace the other message).  tmp/ is opened O_EXCL as a last guard.
+ *  - <n> comes from one counter in the process (not per daemon: <pid> is
+ *    the process's too), so two workers, or two daemons embedded in one
+ *    program, writing in the same microsecond cannot pick the same name
+ *    (a rename would then silently replace the other message).  tmp/ is
+ *    opened O_EXCL as a last guard.
  *    When a test pins the clock (gd_ctx.fixed_time), the name's time is
  *    that second and M0, so only <n> keeps names apart.
  *  - Group commit of new/: a worker that renamed into new/ needs an fsync
@@ -76,9 +78,8 @@ struct md_dir {
 
 struct md_shared {
 	unsigned long	refs;	/* instances; create/destroy hooks only */
-	pthread_mutex_t	mu;	/* protects counter, dirs and their fields */
+	pthread_mutex_t	mu;	/* protects dirs and their fields */
 	pthread_cond_t	cv;	/* a directory fsync finished */
-	unsigned long	counter;	/* the <n> of file names */
 	struct md_dir	*dirs;
 };
 
@@ -209,15 +210,17 @@ sync_new(struct md_shared *sh, const char *path)
 	return rc;
 }
 
-/* next_id - the <n> of the next file name, unique in the daemon. */
+/* next_id - the <n> of the next file name, unique in the process. */
 static unsigned long
-next_id(struct md_shared *sh)
+next_id(void)
 {
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static unsigned long counter;
 	unsigned long n;
 
-	pthread_mutex_lock(&sh->mu);
-	n = ++sh->counter;
-	pthread_mutex_unlock(&sh->mu);
+	pthread_mutex_lock(&mu);
+	n = ++counter;
+	pthread_mutex_unlock(&mu);
 	return n;
 }
 
@@ -564,7 +567,7 @@ deliver(struct md *m, const struct gd_envelope *e, const char *dir,
 		}
 		n1 = snprintf(name, sizeof(name), "%lld.M%ldP%ld_%lu.%s",
 		    (long long)now.tv_sec, (long)(now.tv_nsec / 1000),
-		    (long)getpid(), next_id(m->sh), m->host);
+		    (long)getpid(), next_id(), m->host);
 		n2 = snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
 		n3 = snprintf(fin, sizeof(fin), "%s/new/%s,S=%zu", dir, name,
 		    size);

@@ -110,20 +110,28 @@ struct tc {
 	struct be_chain		*c;
 };
 
+/* tc_open_in - a chain of the daemon whose context is cx */
 static int
-tc_open(struct tc *t, const char *spec, const char *json)
+tc_open_in(struct tc *t, const char *spec, const char *json,
+    struct gd_ctx *cx)
 {
 	char err[256];
 
 	t->c = NULL;
 	t->cfg = json_parse(json, strlen(json), 0, err, sizeof(err));
 	if (t->cfg != NULL)
-		t->c = be_chain_new(&reg, spec, &ctx, err, sizeof(err));
+		t->c = be_chain_new(&reg, spec, cx, err, sizeof(err));
 	if (t->c == NULL || be_chain_init(t->c, t->cfg, err, sizeof(err)) != 0) {
 		printf("     tc_open: %s\n", err);
 		return -1;
 	}
 	return 0;
+}
+
+static int
+tc_open(struct tc *t, const char *spec, const char *json)
+{
+	return tc_open_in(t, spec, json, &ctx);
 }
 
 static void
@@ -985,6 +993,46 @@ test_maildir_concurrent(void)
 			}
 }
 
+/* Two daemons in one process (ARCH-01) writing one Maildir with the clock
+ * pinned: file names still differ (<n> is per process, as <pid> is), so
+ * neither rename replaces the other's message. */
+static void
+test_maildir_two_daemons(void)
+{
+	static int seen[MT_THREADS][MT_MSGS];
+	struct gd_envelope e;
+	struct gd_result res;
+	struct gd_ctx c2 = ctx;
+	struct tc t[2];
+	char cfg[512], tmpl[256], p[512], data[128];
+	int i;
+
+	c2.maildir_shared = NULL;
+	snprintf(tmpl, sizeof(tmpl), "%s/two/[user]", root);
+	maildir_cfg(cfg, sizeof(cfg), tmpl, "pool=-1:-1");
+	CHECK(tc_open(&t[0], "MailDir", cfg) == 0);
+	CHECK(tc_open_in(&t[1], "MailDir", cfg, &c2) == 0);
+	CHECK(c2.maildir_shared != ctx.maildir_shared);
+	for (i = 0; i < 4 && t[0].c != NULL && t[1].c != NULL; i++) {
+		/* same length each time: same S= in the name */
+		snprintf(data, sizeof(data), "Subject: t%d m%d\n\nw%d-%d\n",
+		    i % 2, i, i % 2, i);
+		mk_env(&e, data);
+		gd_strlcpy(e.rcpt[0].local, "pool", sizeof(e.rcpt[0].local));
+		memset(&res, 0, sizeof(res));
+		be_chain_run(t[i % 2].c, &e, GD_TASK_SAVE, &res);
+		CHECK(res.ok);
+		env_free(&e);
+	}
+	tc_close(&t[1]);
+	tc_close(&t[0]);
+	memset(seen, 0, sizeof(seen));
+	snprintf(p, sizeof(p), "%s/two/pool", root);
+	CHECK(mt_count(p, seen) == 4);
+	for (i = 0; i < 4; i++)
+		CHECK(seen[i % 2][i] == 1);
+}
+
 int
 main(void)
 {
@@ -1020,6 +1068,7 @@ main(void)
 	RUN(test_maildir_write_error);
 	RUN(test_maildir_home_and_chown);
 	RUN(test_maildir_concurrent);
+	RUN(test_maildir_two_daemons);
 	rc = T_DONE();
 	be_registry_free(&reg);
 	log_close(ctx.log);
