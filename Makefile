@@ -126,7 +126,10 @@ examples/embed: examples/embed.c guerrilla.h libguerrilla.a
 tests/spec9_host: tests/spec9_host.c guerrilla.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/spec9_host.c libguerrilla.a $(LIBS)
 
-test: deps-test test-nodeps
+# deps-* first, then the rest: under make -j prerequisites run side by
+# side, and nothing may build or test before its packages are there.
+test: deps-test
+	@$(MAKE) test-nodeps
 
 # The suite without the deps.sh check: for builds whose compiler or
 # libraries are not the system's (tests/cross.sh).  GD_EXEC_WRAPPER in the
@@ -147,7 +150,8 @@ FUZZ_SECONDS = 60
 fuzz: FORCE
 	@FUZZ_SECONDS='$(FUZZ_SECONDS)' sh fuzz/fuzz.sh
 
-run: deps-build guerrillad
+run: deps-build
+	@$(MAKE) guerrillad
 	./guerrillad serve -c run.conf
 
 # Speed, side by side with Postfix's smtp-sink (bench/run.py); QUICK=1: a tenth,
