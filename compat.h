@@ -52,8 +52,7 @@ size_t	gd_cat(char *buf, size_t size, ...)
 size_t	gd_vcat(char *buf, size_t size, va_list ap);	/* gd_cat's body */
 
 /* gd_dec - v in decimal at p (at most 20 characters, no NUL); returns
- * the end.  gd_hex - v in lower-case hex without leading zeros at p (at
- * most 16 characters, no NUL); returns the end. */
+ * the end. */
 char	*gd_dec(char *p, unsigned long long v);
 
 /* gd_hex - v in lower-case hex without leading zeros at p (at most 16
