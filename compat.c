@@ -186,18 +186,6 @@ gd_hex(char *p, unsigned long long v)
 }
 
 int
-gd_tolower(int c)
-{
-	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-int
-gd_toupper(int c)
-{
-	return (c >= 'a' && c <= 'z') ? c - ('a' - 'A') : c;
-}
-
-int
 gd_strncasecmp(const char *a, const char *b, size_t n)
 {
 	for (; n > 0; n--, a++, b++) {

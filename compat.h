@@ -62,8 +62,19 @@ char	*gd_hex(char *p, unsigned long long v);
 /* Case-insensitive ASCII comparisons that ignore the locale. */
 int	gd_strcasecmp(const char *a, const char *b);
 int	gd_strncasecmp(const char *a, const char *b, size_t n);
-int	gd_tolower(int c);
-int	gd_toupper(int c);
+
+/* inline: the SMTP parser calls them per byte of every command verb */
+static inline int
+gd_tolower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+static inline int
+gd_toupper(int c)
+{
+	return (c >= 'a' && c <= 'z') ? c - ('a' - 'A') : c;
+}
 
 /* gd_hexval - the value of one hex digit (either case), -1 if none. */
 int	gd_hexval(int c);

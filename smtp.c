@@ -202,14 +202,6 @@ tx_reset(struct smtp_session *s)
 
 /* ---- small byte helpers (no str* on network bytes) ---- */
 
-/* up - ASCII upper case (gd_toupper, inlined: ci_eq runs for every verb
- * tried on every command line). */
-static int
-up(unsigned char c)
-{
-	return c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c;
-}
-
 /* ci_eq - p[0..n) equals the upper- or lower-case ASCII word w. */
 static int
 ci_eq(const char *p, size_t n, const char *w)
@@ -217,8 +209,8 @@ ci_eq(const char *p, size_t n, const char *w)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (w[i] == '\0' || up((unsigned char)p[i]) !=
-		    up((unsigned char)w[i]))
+		if (w[i] == '\0' || gd_toupper((unsigned char)p[i]) !=
+		    gd_toupper((unsigned char)w[i]))
 			return 0;
 	return w[n] == '\0';
 }
@@ -992,7 +984,7 @@ command(struct smtp_session *s, const char *line, size_t n)
 	}
 	for (i = 0; i < NELEM(verbs); i++) {
 		const struct verb *v = &verbs[i];
-		if (n == 0 || up((unsigned char)line[0]) != v->name[0] ||
+		if (n == 0 || gd_toupper((unsigned char)line[0]) != v->name[0] ||
 		    (v->need == V_XCLIENT && !s->cfg->xclient_on) ||
 		    (v->need == V_STARTTLS && !s->cfg->tls.start_tls_on))
 			continue;
