@@ -31,6 +31,14 @@
 #define GD_MSG_NOSIGNAL	0
 #endif
 
+/* send() flag that holds a segment back for more (Linux): the last reply
+ * before close() then leaves in one segment with the FIN.  0 elsewhere. */
+#ifdef MSG_MORE
+#define GD_MSG_MORE	MSG_MORE
+#else
+#define GD_MSG_MORE	0
+#endif
+
 /* Number of elements of a true array (never a pointer). */
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -272,13 +272,18 @@ conn_flush_tls(struct srv_conn *c)
 static int
 conn_flush(struct srv_conn *c)
 {
+	int flags = GD_MSG_NOSIGNAL;
+
 	if (c->fd < 0)
 		return 0;
 	if (c->tls != NULL)
 		return conn_flush_tls(c);
+	/* the 221 to QUIT: the socket closes right after it (conn_linger),
+	 * so let the reply and the FIN share one segment */
+	if (c->closing && c->smtp.said_bye && !c->dropped)
+		flags |= GD_MSG_MORE;
 	while (c->smtp.outlen > 0 && c->fd >= 0) {
-		ssize_t w = send(c->fd, c->smtp.out, c->smtp.outlen,
-		    GD_MSG_NOSIGNAL);
+		ssize_t w = send(c->fd, c->smtp.out, c->smtp.outlen, flags);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
