@@ -68,19 +68,28 @@ gd_vcat(char *buf, size_t size, va_list ap)
 	return n;
 }
 
-char *
-gd_dec(char *p, unsigned long long v)
+/* digits - v in base 10 or 16 (lower case) at p, no NUL; the end.  The
+ * callers pass the base as a constant, so each gets its own division. */
+static inline char *
+digits(char *p, unsigned long long v, unsigned base)
 {
-	char t[20];
+	static const char d[] = "0123456789abcdef";
+	char t[20];	/* 2^64 - 1 has 20 decimal digits */
 	int n = 0;
 
 	do {
-		t[n++] = (char)('0' + v % 10);
-		v /= 10;
+		t[n++] = d[v % base];
+		v /= base;
 	} while (v != 0);
 	while (n > 0)
 		*p++ = t[--n];
 	return p;
+}
+
+char *
+gd_dec(char *p, unsigned long long v)
+{
+	return digits(p, v, 10);
 }
 
 void
@@ -172,17 +181,7 @@ gd_rfc3339(time_t t, char *buf, size_t size)
 char *
 gd_hex(char *p, unsigned long long v)
 {
-	static const char hex[] = "0123456789abcdef";
-	char t[16];
-	int n = 0;
-
-	do {
-		t[n++] = hex[v & 15];
-		v >>= 4;
-	} while (v != 0);
-	while (n > 0)
-		*p++ = t[--n];
-	return p;
+	return digits(p, v, 16);
 }
 
 int
