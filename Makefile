@@ -37,11 +37,12 @@ ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS = $(DEPLIBS_$(STATIC_DEPS)) -lpthread
 
 # The library, by area (each list grows on its own line).
-CORE_OBJS = compat.o json.o log.o config.o envelope.o mime.o smtp.o proxy.o \
-	backend.o server.o server_ctl.o guerrilla.o
+CORE_OBJS = compat.o buf.o json.o log.o config.o envelope.o mime.o \
+	deflate.o smtp.o proxy.o backend.o server.o server_ctl.o guerrilla.o
 TLS_OBJS = tls.o
-PROC_OBJS = processors/p_headersparser.o processors/p_header.o \
-	processors/p_hasher.o processors/p_debugger.o processors/p_maildir.o
+PROC_OBJS = processors/builtins.o processors/p_headersparser.o \
+	processors/p_header.o processors/p_hasher.o processors/p_debugger.o \
+	processors/p_maildir.o
 STORE_OBJS = processors/p_compressor.o processors/p_wildcard.o \
 	processors/p_redis.o processors/p_fastcgi.o \
 	processors/mysql_proto.o processors/p_sql.o processors/stores.o \
@@ -63,8 +64,8 @@ FORCE:
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-HDRS = compat.h json.h log.h config.h envelope.h smtp.h backend.h server.h proxy.h tls.h \
-	guerrilla.h server_int.h
+HDRS = compat.h buf.h json.h log.h config.h envelope.h smtp.h backend.h server.h proxy.h tls.h \
+	guerrilla.h server_int.h processors/builtins.h
 $(LIBOBJS) guerrillad.o: .flags $(HDRS)
 
 # The version comes from git at build time (OPS-03); "unknown" outside git.

@@ -24,6 +24,7 @@
 #include "envelope.h"
 #include "json.h"
 #include "log.h"
+#include "processors/builtins.h"
 
 /* ---- processor helpers (guerrilla.h) ---- */
 
@@ -34,10 +35,70 @@ gd_ctx_time(const struct gd_ctx *ctx)
 	    time(NULL);
 }
 
+long long
+gd_ctx_time_ns(const struct gd_ctx *ctx)
+{
+	struct timespec now;
+	long long ns;
+
+	if (ctx != NULL && ctx->fixed_time != 0)
+		ns = (long long)ctx->fixed_time * 1000000000LL;
+	else {
+		clock_gettime(CLOCK_REALTIME, &now);
+		ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+	}
+	return ns < 0 ? 0 : ns;	/* before 1970: not from a working clock */
+}
+
 const char *
 gd_ctx_hostname(const struct gd_ctx *ctx)
 {
 	return ctx->hostname;
+}
+
+void *
+gd_ctx_share(struct gd_ctx *ctx, const char *key, void *(*make)(void),
+    void (*destroy)(void *obj))
+{
+	struct be_shared *s;
+
+	for (s = ctx->shared; s != NULL; s = s->next) {
+		if (strcmp(s->key, key) == 0) {
+			s->holders++;
+			return s->obj;
+		}
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if ((s->key = gd_strdup(key)) == NULL || (s->obj = make()) == NULL) {
+		free(s->key);
+		free(s);
+		return NULL;
+	}
+	s->destroy = destroy;
+	s->holders = 1;
+	s->next = ctx->shared;
+	ctx->shared = s;
+	return s->obj;
+}
+
+void
+gd_ctx_unshare(struct gd_ctx *ctx, const char *key)
+{
+	struct be_shared **pp, *s;
+
+	for (pp = &ctx->shared; (s = *pp) != NULL; pp = &s->next) {
+		if (strcmp(s->key, key) != 0)
+			continue;
+		if (--s->holders > 0)
+			return;
+		*pp = s->next;
+		if (s->destroy != NULL)
+			s->destroy(s->obj);
+		free(s->key);
+		free(s);
+		return;
+	}
 }
 
 void
@@ -53,22 +114,27 @@ gd_log(struct gd_ctx *ctx, int level, const char *fmt, ...)
 }
 
 void
-gd_result_reply(struct gd_result *res, const char *fmt, ...)
+gd_result_set(struct gd_result *res, enum gd_status status, const char *fmt,
+    ...)
 {
 	va_list ap;
 
+	res->status = status;
+	res->text[0] = '\0';
+	if (fmt == NULL)
+		return;
 	va_start(ap, fmt);
-	vsnprintf(res->reply, sizeof(res->reply), fmt, ap);
+	vsnprintf(res->text, sizeof(res->text), fmt, ap);
 	va_end(ap);
 }
 
 void
-gd_result_error(struct gd_result *res, const char *fmt, ...)
+gd_result_detail(struct gd_result *res, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(res->error, sizeof(res->error), fmt, ap);
+	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
 	va_end(ap);
 }
 
@@ -155,19 +221,12 @@ gd_config_bool(const struct json_value *bcfg, const char *key, int required,
 int
 be_registry_init(struct be_registry *r)
 {
-	static const struct gd_processor *const builtin[] = {
-		&p_headersparser_processor, &p_header_processor,
-		&p_hasher_processor, &p_debugger_processor,
-		&p_maildir_processor, &p_compressor_processor,
-		&p_wildcard_processor, &p_redis_processor, &p_fastcgi_processor,
-		&p_sql_processor, &p_guerrilladbredis_processor
-	};
 	size_t i;
 
 	r->p = NULL;
 	r->n = 0;
-	for (i = 0; i < NELEM(builtin); i++)
-		if (be_registry_add(r, builtin[i]) != 0)
+	for (i = 0; p_builtins[i] != NULL; i++)
+		if (be_registry_add(r, p_builtins[i]) != 0)
 			return -1;
 	return 0;
 }
@@ -242,7 +301,9 @@ gd_next(struct gd_next *next, struct gd_envelope *e, enum gd_task task,
 	struct be_step *s;
 
 	if (next->at >= next->chain->n) {
-		res->ok = 1;	/* the implicit terminal step (BE-03) */
+		/* the chain's end: OK unless a processor decided before */
+		if (res->status == GD_STATUS_NONE)
+			res->status = GD_STATUS_OK;
 		return;
 	}
 	s = &next->chain->steps[next->at];
@@ -315,14 +376,19 @@ be_chain_len(const struct be_chain *c)
 	return c->n;
 }
 
+/* be_chain_nonblocking - asks each initialised instance (see
+ * gd_processor.nonblocking): a chain may run inline only when all agree. */
 int
 be_chain_nonblocking(const struct be_chain *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->n; i++)
-		if (!c->steps[i].proc.nonblocking)
+	for (i = 0; i < c->n; i++) {
+		const struct be_step *s = &c->steps[i];
+		if (!s->init_ok || s->proc.nonblocking == NULL ||
+		    !s->proc.nonblocking(s->inst))
 			return 0;
+	}
 	return 1;
 }
 
@@ -398,48 +464,6 @@ be_chain_free(struct be_chain *c)
 			c->steps[i].proc.destroy(c->steps[i].inst);
 	free(c->steps);
 	free(c);
-}
-
-/* ---- outcomes (3.13, BE-08, BE-09) ---- */
-
-static int
-three_digits(const char *s)
-{
-	return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' &&
-	    s[2] >= '0' && s[2] <= '9';
-}
-
-void
-be_save_reply(const struct gd_result *r, const char *queued_id, char *out,
-    size_t outlen)
-{
-	if (r->reply[0] != '\0')
-		gd_strlcpy(out, r->reply, outlen);
-	else if (r->fault)
-		gd_strlcpy(out, "554 5.5.0 Error: storage failed", outlen);
-	else if (r->error[0] != '\0') {
-		if (three_digits(r->error))
-			gd_strlcpy(out, r->error, outlen);
-		else
-			snprintf(out, outlen, "554 5.5.0 Error: %s", r->error);
-	} else if (r->ok)
-		gd_cat(out, outlen, "250 2.0.0 OK: queued as ", queued_id,
-		    (char *)NULL);
-	else
-		gd_strlcpy(out, "554 5.5.0 Error: no response from backend - "
-		    "processor did not return a result or an error", outlen);
-}
-
-const char *
-be_validate_reason(const struct gd_result *r)
-{
-	if (r->error[0] != '\0')
-		return r->error;
-	if (r->fault)
-		return "storage failed";
-	if (r->reply[0] != '\0' || !r->ok)
-		return "storage error";
-	return "";
 }
 
 /* ---- the gateway ---- */
@@ -690,9 +714,13 @@ be_run_inline(struct backend *b, int loop, struct be_job *job)
 		return 0;
 	w = &b->inl[loop];
 	job->next = NULL;
-	job->timed_out = 0;
+	job->deadline_ms = gd_now_ms() + (job->task == GD_TASK_SAVE ?
+	    b->save_timeout_ms : b->val_timeout_ms);
 	be_chain_run(job->task == GD_TASK_SAVE ? w->save : w->validate,
 	    job->env, job->task, &job->res);
+	/* the same bound as a worker's run: too late is a timeout, whatever
+	 * the chain said (it cannot be cut short on this thread) */
+	job->timed_out = gd_now_ms() >= job->deadline_ms;
 	return 1;
 }
 

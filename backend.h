@@ -18,24 +18,28 @@
 #include "guerrilla.h"
 
 struct json_value;
-struct md_shared;
 struct logger;
+
+/* One object that the instances of a processor type share
+ * (gd_ctx_share). */
+struct be_shared {
+	struct be_shared	*next;
+	char			*key;
+	void			*obj;
+	void			(*destroy)(void *obj);
+	unsigned long		 holders;
+};
 
 /* What a processor instance may call back into (guerrilla.h). */
 struct gd_ctx {
 	struct logger	*log;
 	char		hostname[256];
 	time_t		fixed_time;	/* != 0: tests pin the clock */
-	/* State the MailDir instances of this daemon share (unique-name
-	 * counter, group commit of new/ fsyncs; p_maildir.c).  Created by
-	 * the first instance, freed by the last; NULL when there is none.
-	 * Only create/destroy hooks touch the pointer, and they run on the
-	 * thread that builds and frees backends. */
-	struct md_shared *maildir_shared;
+	/* The objects shared per processor type (gd_ctx_share); NULL when
+	 * none.  Only create/destroy hooks touch the list, and they run on
+	 * the thread that builds and frees backends, so it has no lock. */
+	struct be_shared *shared;
 };
-
-/* gd_ctx_time - wall-clock time, or fixed_time when a test set it. */
-time_t	gd_ctx_time(const struct gd_ctx *ctx);
 
 /* ---- registry ---- */
 
@@ -50,31 +54,6 @@ int	be_registry_add(struct be_registry *r, const struct gd_processor *p);
 const struct gd_processor *be_registry_find(const struct be_registry *r,
 	    const char *name, size_t len);
 void	be_registry_free(struct be_registry *r);
-
-/* The built-in processors (processors/p_*.c). */
-extern const struct gd_processor p_headersparser_processor;
-extern const struct gd_processor p_header_processor;
-extern const struct gd_processor p_hasher_processor;
-extern const struct gd_processor p_debugger_processor;
-extern const struct gd_processor p_maildir_processor;
-extern const struct gd_processor p_compressor_processor;
-extern const struct gd_processor p_wildcard_processor;
-extern const struct gd_processor p_redis_processor;
-extern const struct gd_processor p_sql_processor;
-extern const struct gd_processor p_fastcgi_processor;
-extern const struct gd_processor p_guerrilladbredis_processor;
-
-/* Helpers the built-in processors share (PROC-05). */
-/* gd_rfc1123z - "Mon, 02 Jan 2006 15:04:05 -0700", local time, C names
- * (p_header.c). */
-void	gd_rfc1123z(time_t t, char *buf, size_t len);
-/* gd_one_line - copy s into buf (size bytes) with CR and LF made spaces,
- * so a value can never split a header (p_header.c). */
-void	gd_one_line(char *buf, size_t size, const char *s);
-/* gd_zlib_compress - zlib (RFC 1950, level 1) of h[0..hl-1] ‖ d[0..dl-1]
- * into a malloc'd *out (*outlen).  0 or -1 (p_compressor.c). */
-int	gd_zlib_compress(const char *h, size_t hl, const char *d, size_t dl,
-	    unsigned char **out, size_t *outlen);
 
 /* ---- one chain instance ---- */
 
@@ -91,21 +70,14 @@ int		 be_chain_nonblocking(const struct be_chain *c);
 /* be_chain_init - call init hooks not yet successful (BE-11). */
 int		 be_chain_init(struct be_chain *c, const struct json_value *bcfg,
 		    char *err, size_t errlen);
-/* be_chain_run - run the chain; res is cleared first.  The terminal step
- * sets res->ok. */
+/* be_chain_run - run the chain; res is cleared first.  The chain's end
+ * sets GD_STATUS_OK when no processor decided otherwise. */
 void		 be_chain_run(struct be_chain *c, struct gd_envelope *e,
 		    enum gd_task task, struct gd_result *res);
 /* be_chain_shutdown - call shutdown hooks (failed ones are retried on the
  * next call, BE-10). */
 int		 be_chain_shutdown(struct be_chain *c, char *err, size_t errlen);
 void		 be_chain_free(struct be_chain *c);
-
-/* be_save_reply - the SMTP reply for a save outcome (3.13, BE-09). */
-void	be_save_reply(const struct gd_result *r, const char *queued_id,
-	    char *out, size_t outlen);
-/* be_validate_reason - "" when the recipient is accepted, else the
- * reason text for smtp_validate_done (BE-08). */
-const char *be_validate_reason(const struct gd_result *r);
 
 /* ---- the gateway ---- */
 
@@ -161,7 +133,9 @@ int64_t		 be_save_timeout_ms(const struct backend *b);
 int64_t		 be_validate_timeout_ms(const struct backend *b);
 /* be_run_inline - when the job's chain is nonblocking, run it now on the
  * calling I/O loop (number loop, its own instances) and return 1: the
- * result is in job->res.  0: submit it instead. */
+ * result is in job->res, and job->timed_out says that the run took longer
+ * than the job's timeout (the caller then answers as for a worker's job
+ * that overran).  0: submit it instead. */
 int		 be_run_inline(struct backend *b, int loop, struct be_job *job);
 /* be_submit - queue a job (sets deadline_ms); job->doneq must be set.
  * -1 when the backend is not running (then the caller answers "backend

@@ -1261,6 +1261,12 @@ cfg_glob(const char *pat, const char *s)
 }
 
 int
+gd_glob(const char *pat, const char *s)
+{
+	return cfg_glob(pat, s);
+}
+
+int
 cfg_duration(const char *s, int64_t *ns)
 {
 	static const struct {

@@ -9,6 +9,7 @@
  */
 #include "compat.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ void
 env_init(struct gd_envelope *e)
 {
 	memset(e, 0, sizeof(*e));
+	buf_init(&e->data, SIZE_MAX);	/* smtp.c bounds it by max_size */
 }
 
 void
@@ -76,12 +78,10 @@ env_reset(struct gd_envelope *e)
 		e->rcpt = NULL;
 		e->rcpt_cap = 0;
 	}
-	e->data_len = 0;
-	if (e->data_cap > ENV_KEEP_DATA) {
-		free(e->data);
-		e->data = NULL;
-		e->data_cap = 0;
-	}
+	if (e->data.cap > ENV_KEEP_DATA)
+		buf_free(&e->data);
+	else
+		buf_clear(&e->data);
 	free(e->delivery_header);
 	e->delivery_header = NULL;
 	free(e->subject);
@@ -101,8 +101,9 @@ env_free(struct gd_envelope *e)
 {
 	env_reset(e);
 	free(e->rcpt);
-	free(e->data);
+	buf_free(&e->data);
 	memset(e, 0, sizeof(*e));
+	env_init(e);
 }
 
 /* env_addr_print - GG's address String(): local@domain with the local
@@ -182,122 +183,20 @@ env_pop_rcpt(struct gd_envelope *e)
 		env_addr_clear(&e->rcpt[--e->nrcpt]);
 }
 
-/* env_data_append - grow geometrically; the caller bounds the total by
- * max_size (SMTP-48), so this never grows without limit. */
+/* env_data_append - the first append makes room for a typical message
+ * (ENV_FIRST_DATA) at once rather than doubling up from buf.c's small
+ * start; the caller bounds the total by max_size (SMTP-48). */
+#define ENV_FIRST_DATA	4095	/* + the NUL: one 4 KiB block */
 int
 env_data_append(struct gd_envelope *e, const char *p, size_t n)
 {
-	if (n == 0)
-		return 0;
-	if (n > SIZE_MAX - e->data_len - 1)
+	if (e->data.cap == 0 && buf_reserve(&e->data, ENV_FIRST_DATA) != 0)
 		return -1;
-	if (e->data_len + n + 1 > e->data_cap) {
-		size_t cap = e->data_cap ? e->data_cap : 4096;
-		char *d;
-		while (cap < e->data_len + n + 1) {
-			if (cap > SIZE_MAX / 2)
-				return -1;
-			cap *= 2;
-		}
-		if ((d = realloc(e->data, cap)) == NULL)
-			return -1;
-		e->data = d;
-		e->data_cap = cap;
+	if (buf_add(&e->data, p, n) != 0) {
+		e->data.err = 0;	/* the caller refuses this message only */
+		return -1;
 	}
-	memcpy(e->data + e->data_len, p, n);
-	e->data_len += n;
-	e->data[e->data_len] = '\0';	/* convenience only: data may hold NULs */
 	return 0;
-}
-
-int
-env_set_delivery_header(struct gd_envelope *e, const char *h)
-{
-	char *d = gd_strdup(h);
-
-	if (d == NULL)
-		return -1;
-	free(e->delivery_header);
-	e->delivery_header = d;
-	return 0;
-}
-
-int
-env_add_hash(struct gd_envelope *e, const char *hash)
-{
-	char **h;
-	char *d;
-
-	if ((d = gd_strdup(hash)) == NULL)
-		return -1;
-	h = gd_reallocarray(e->hashes, e->nhashes + 1, sizeof(*h));
-	if (h == NULL) {
-		free(d);
-		return -1;
-	}
-	e->hashes = h;
-	e->hashes[e->nhashes++] = d;
-	return 0;
-}
-
-int
-env_set_value(struct gd_envelope *e, const char *key, const void *data,
-    size_t len)
-{
-	struct env_value *v;
-	void *copy;
-	size_t i;
-
-	if ((copy = gd_memdup(data, len)) == NULL)
-		return -1;
-	for (i = 0; i < e->nvalues; i++) {
-		if (strcmp(e->values[i].key, key) == 0) {
-			free(e->values[i].data);
-			e->values[i].data = copy;
-			e->values[i].len = len;
-			return 0;
-		}
-	}
-	v = gd_reallocarray(e->values, e->nvalues + 1, sizeof(*v));
-	if (v == NULL) {
-		free(copy);
-		return -1;
-	}
-	e->values = v;
-	if ((v[e->nvalues].key = gd_strdup(key)) == NULL) {
-		free(copy);
-		return -1;
-	}
-	v[e->nvalues].data = copy;
-	v[e->nvalues].len = len;
-	e->nvalues++;
-	return 0;
-}
-
-const void *
-env_get_value(const struct gd_envelope *e, const char *key, size_t *len)
-{
-	size_t i;
-
-	for (i = 0; i < e->nvalues; i++) {
-		if (strcmp(e->values[i].key, key) == 0) {
-			if (len != NULL)
-				*len = e->values[i].len;
-			return e->values[i].data;
-		}
-	}
-	return NULL;
-}
-
-const char *
-env_header_get(const struct gd_envelope *e, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < e->nhdr; i++)
-		if (gd_strcasecmp(e->hdr[i].name, name) == 0)
-			return e->hdr[i].value;
-	return NULL;
 }
 
 /* ---- public accessors (guerrilla.h, API-11) ---- */
@@ -345,13 +244,6 @@ gd_env_rcpt_print(const struct gd_envelope *e, size_t i, char *buf,
 }
 
 const char *
-gd_env_data(const struct gd_envelope *e, size_t *len)
-{
-	*len = e->data_len;
-	return e->data != NULL ? e->data : "";
-}
-
-const char *
 gd_env_subject(const struct gd_envelope *e)
 {
 	return e->subject;
@@ -361,4 +253,194 @@ const char *
 gd_env_queued_id(const struct gd_envelope *e)
 {
 	return e->queued_id;
+}
+
+int
+gd_env_esmtp(const struct gd_envelope *e)
+{
+	return e->esmtp;
+}
+
+unsigned long long
+gd_env_client_id(const struct gd_envelope *e)
+{
+	return (unsigned long long)e->client_id;
+}
+
+const char *
+gd_env_rcpt_local(const struct gd_envelope *e, size_t i)
+{
+	return i < e->nrcpt ? e->rcpt[i].local : "";
+}
+
+const char *
+gd_env_rcpt_domain(const struct gd_envelope *e, size_t i)
+{
+	return i < e->nrcpt ? e->rcpt[i].domain : "";
+}
+
+/* ---- the body: today one window, the whole buffer ---- */
+
+uint64_t
+gd_env_body_size(const struct gd_envelope *e)
+{
+	return (uint64_t)e->data.len;
+}
+
+ssize_t
+gd_env_body_window(const struct gd_envelope *e, uint64_t off,
+    const char **p)
+{
+	size_t n;
+
+	*p = "";
+	if (off >= (uint64_t)e->data.len)
+		return 0;
+	n = e->data.len - (size_t)off;
+	if (n > (size_t)SSIZE_MAX)
+		n = (size_t)SSIZE_MAX;
+	*p = e->data.p + off;
+	return (ssize_t)n;
+}
+
+/* ---- headers (parsed by mime.c) ---- */
+
+int
+gd_env_headers_parsed(const struct gd_envelope *e)
+{
+	return e->headers_parsed;
+}
+
+size_t
+gd_env_header_count(const struct gd_envelope *e)
+{
+	return e->nhdr;
+}
+
+const char *
+gd_env_header_at(const struct gd_envelope *e, size_t i, const char **value)
+{
+	if (i >= e->nhdr) {
+		*value = NULL;
+		return NULL;
+	}
+	*value = e->hdr[i].value;
+	return e->hdr[i].name;
+}
+
+const char *
+gd_env_header(const struct gd_envelope *e, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < e->nhdr; i++)
+		if (gd_strcasecmp(e->hdr[i].name, name) == 0)
+			return e->hdr[i].value;
+	return NULL;
+}
+
+/* ---- what processors leave for each other ---- */
+
+size_t
+gd_env_hash_count(const struct gd_envelope *e)
+{
+	return e->nhashes;
+}
+
+const char *
+gd_env_hash(const struct gd_envelope *e, size_t i)
+{
+	return i < e->nhashes ? e->hashes[i] : NULL;
+}
+
+const char *
+gd_env_delivery_header(const struct gd_envelope *e)
+{
+	return e->delivery_header != NULL ? e->delivery_header : "";
+}
+
+int
+gd_env_set_queued_id(struct gd_envelope *e, const char *id)
+{
+	gd_strlcpy(e->queued_id, id, sizeof(e->queued_id));
+	return 0;
+}
+
+int
+gd_env_set_delivery_header(struct gd_envelope *e, const char *h)
+{
+	char *d = gd_strdup(h);
+
+	if (d == NULL)
+		return -1;
+	free(e->delivery_header);
+	e->delivery_header = d;
+	return 0;
+}
+
+int
+gd_env_add_hash(struct gd_envelope *e, const char *hash)
+{
+	char **h;
+	char *d;
+
+	if ((d = gd_strdup(hash)) == NULL)
+		return -1;
+	h = gd_reallocarray(e->hashes, e->nhashes + 1, sizeof(*h));
+	if (h == NULL) {
+		free(d);
+		return -1;
+	}
+	e->hashes = h;
+	e->hashes[e->nhashes++] = d;
+	return 0;
+}
+
+int
+gd_env_set_value(struct gd_envelope *e, const char *key, const void *data,
+    size_t len)
+{
+	struct env_value *v;
+	void *copy;
+	size_t i;
+
+	if ((copy = gd_memdup(data, len)) == NULL)
+		return -1;
+	for (i = 0; i < e->nvalues; i++) {
+		if (strcmp(e->values[i].key, key) == 0) {
+			free(e->values[i].data);
+			e->values[i].data = copy;
+			e->values[i].len = len;
+			return 0;
+		}
+	}
+	v = gd_reallocarray(e->values, e->nvalues + 1, sizeof(*v));
+	if (v == NULL) {
+		free(copy);
+		return -1;
+	}
+	e->values = v;
+	if ((v[e->nvalues].key = gd_strdup(key)) == NULL) {
+		free(copy);
+		return -1;
+	}
+	v[e->nvalues].data = copy;
+	v[e->nvalues].len = len;
+	e->nvalues++;
+	return 0;
+}
+
+const void *
+gd_env_value(const struct gd_envelope *e, const char *key, size_t *len)
+{
+	size_t i;
+
+	for (i = 0; i < e->nvalues; i++) {
+		if (strcmp(e->values[i].key, key) == 0) {
+			if (len != NULL)
+				*len = e->values[i].len;
+			return e->values[i].data;
+		}
+	}
+	return NULL;
 }

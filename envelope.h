@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "guerrilla.h"
 
 #define ENV_LOCAL_MAX	128	/* octets, GG's limit (SMTP-35) */
@@ -69,9 +70,7 @@ struct gd_envelope {
 	struct gd_address	*rcpt;
 	size_t			nrcpt;
 	size_t			rcpt_cap;
-	char			*data;		/* storage form (SMTP-47) */
-	size_t			data_len;
-	size_t			data_cap;
+	struct buf		data;		/* storage form (SMTP-47) */
 	char			*delivery_header;	/* NULL = none */
 	char			*subject;	/* decoded (ENV-08), NULL = none */
 	struct env_header	*hdr;
@@ -104,23 +103,11 @@ void	env_pop_rcpt(struct gd_envelope *e);
 /* env_data_append - add decoded message bytes.  0 or -1 (ENOMEM). */
 int	env_data_append(struct gd_envelope *e, const char *p, size_t n);
 
-int	env_set_delivery_header(struct gd_envelope *e, const char *h);
-int	env_add_hash(struct gd_envelope *e, const char *hash);
-/* env_set_value - copy len bytes under key (replacing). 0 or -1. */
-int	env_set_value(struct gd_envelope *e, const char *key,
-	    const void *data, size_t len);
-const void *env_get_value(const struct gd_envelope *e, const char *key,
-	    size_t *len);
-
-/* env_header_get - first value of a parsed header (name compared
- * case-insensitively), NULL if absent or headers not parsed. */
-const char *env_header_get(const struct gd_envelope *e, const char *name);
+/* The rest of the envelope is read and written through guerrilla.h's
+ * gd_env_* functions, by the built-in processors as by anyone's. */
 
 /* ---- mime.c: header parsing and RFC 2047 (ENV-07/08, PROC-05) ---- */
 
-/* env_parse_headers - ENV-07 over e->data.  0, or -1 with err
- * ("headers already parsed", "out of memory").  Sets e->subject. */
-int	env_parse_headers(struct gd_envelope *e, char *err, size_t errlen);
 /* mime_decode_words - ENV-08 decoding of a header value; returns a
  * malloc'd NUL-terminated string (NULL on ENOMEM). */
 char	*mime_decode_words(const char *in, size_t len);

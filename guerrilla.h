@@ -13,7 +13,23 @@
 #ifndef GUERRILLA_H
 #define GUERRILLA_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* GD_PRINTF(f, a) - argument f is a printf format, its arguments start
+ * at a (the compiler checks them; nothing where it cannot). */
+#if defined(__GNUC__) || defined(__clang__)
+#define GD_PRINTF(f, a)	__attribute__((format(printf, f, a)))
+#else
+#define GD_PRINTF(f, a)
+#endif
 
 struct gd_daemon;
 struct gd_envelope;	/* see envelope.h for the fields built-ins use */
@@ -34,21 +50,59 @@ enum gd_task {
 #define GD_REPLY_MAX	512
 #define GD_ERROR_MAX	256
 
-/* What a chain produced (BE-09).  reply: one SMTP reply line set by a
- * processor ("" = none); error: a short reason ("" = none); ok: the
- * chain's terminal step was reached; fault: a processor failed (BE-07). */
-struct gd_result {
-	char	reply[GD_REPLY_MAX];
-	char	error[GD_ERROR_MAX];
-	int	ok;
-	int	fault;
+/*
+ * What a chain produced: a status, plus optional text for the client and
+ * a detail for the log.  The daemon alone turns it into the SMTP reply:
+ *
+ *   status     after DATA                          after RCPT
+ *   OK         250 2.0.0 OK: queued as <id>        250 2.1.5 OK
+ *   TEMPFAIL   451 4.3.0 Error: <text>             451 4.3.0 Error: <text>
+ *   PERMFAIL   554 5.5.0 Error: <text>             550 5.1.1 User unknown in
+ *                                                  local recipient table <text>
+ *   NONE       554 5.5.0 Error: no response from   451 4.3.0 Error: storage
+ *              backend - processor did not ...     error
+ *
+ * A text that is itself a whole reply - a three-digit code whose first
+ * digit agrees with the status (2 OK, 4 TEMPFAIL, 5 PERMFAIL), then a
+ * space or the end - is sent as it is ("554 Error: could not save email
+ * for [bob]", as go-guerrilla's processors answer); any other text fills
+ * the <text> above (OK: in place of "queued as <id>"), so a failure can
+ * never be answered with a success code.  CR and LF are removed before
+ * sending.  Without text TEMPFAIL says "storage not available", PERMFAIL
+ * "storage failed" after DATA and "no such user" after RCPT.  detail is
+ * logged with the client's id and never sent.
+ *
+ * The chain's end sets OK when nothing was set before it, so a processor
+ * that calls gd_next() and then finds a problem may still set a failure.
+ */
+enum gd_status {
+	GD_STATUS_NONE = 0,	/* nothing decided */
+	GD_STATUS_OK,		/* saved / recipient accepted */
+	GD_STATUS_TEMPFAIL,	/* ours or a store's trouble: retry later */
+	GD_STATUS_PERMFAIL	/* refused for good */
 };
 
-/* A processor type: name (case-insensitive) plus callbacks (PROC-01).
- * create makes one instance (NULL = failure); init reads backend_config
- * and returns 0, or -1 with err filled; process either calls gd_next() to
- * continue the chain or fills res and returns (PROC-02); shutdown returns
- * 0 or -1 with err; destroy frees the instance.  Only process is required. */
+struct gd_result {
+	enum gd_status	status;
+	char		text[GD_REPLY_MAX];	/* "" = the standard text */
+	char		detail[GD_ERROR_MAX];	/* for the log; "" = none */
+};
+
+/*
+ * A processor type: a name (case-insensitive), callbacks and the keys it
+ * reads.  create makes one instance (NULL = failure); init reads
+ * backend_config and returns 0, or -1 with err filled; process either
+ * calls gd_next() to go on with the chain or sets res and returns;
+ * shutdown returns 0 or -1 with err; destroy frees the instance.  Only
+ * process is required.  Built with designated initializers:
+ *
+ *	static const char *const my_keys[] = { "my_path", NULL };
+ *	const struct gd_processor my_processor = {
+ *		.name = "Mine", .create = my_create, .init = my_init,
+ *		.process = my_process, .destroy = my_destroy,
+ *		.keys = my_keys
+ *	};
+ */
 struct gd_processor {
 	const char	*name;
 	void		*(*create)(struct gd_ctx *ctx, void *user);
@@ -60,58 +114,178 @@ struct gd_processor {
 	int		(*shutdown)(void *inst, char *err, size_t errlen);
 	void		(*destroy)(void *inst);
 	void		*user;
-	/* nonblocking: process() only computes - no disk, network, locks or
-	 * sleeping.  A chain made only of such processors runs on the I/O
-	 * thread that received the message (its own instances, one per
-	 * loop), which saves two thread hand-offs per message. */
-	int		nonblocking;
+	/*
+	 * nonblocking - asked once per instance, after its init succeeded:
+	 * nonzero when this instance's process() only computes (no disk,
+	 * network, locks or sleeping).  A chain whose instances all say so
+	 * runs on the I/O loop that received the message (with instances of
+	 * its own, one set per loop), which saves two thread hand-offs per
+	 * message; gw_save_timeout / gw_val_rcpt_timeout bound it as they
+	 * bound a worker's run.  NULL: always runs on a worker thread.
+	 */
+	int		(*nonblocking)(const void *inst);
+	/* keys - the backend_config keys this type reads, NULL-terminated
+	 * (NULL: none).  A backend_config key that no processor of the
+	 * configured chains declares is reported as unknown (a warning). */
+	const char *const *keys;
 };
 
 /* gd_next - run the rest of the chain; its outcome lands in res. */
 void	gd_next(struct gd_next *next, struct gd_envelope *e,
 	    enum gd_task task, struct gd_result *res);
 
-/* Result helpers: set res->reply / res->error (formatted, truncated). */
-void	gd_result_reply(struct gd_result *res, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-	__attribute__((format(printf, 2, 3)))
-#endif
-	;
-void	gd_result_error(struct gd_result *res, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-	__attribute__((format(printf, 2, 3)))
-#endif
-	;
+/* gd_result_set - res->status = status and res->text = the formatted
+ * text (fmt NULL: no text), cut to GD_REPLY_MAX - 1 bytes. */
+void	gd_result_set(struct gd_result *res, enum gd_status status,
+	    const char *fmt, ...) GD_PRINTF(3, 4);
+/* gd_result_detail - res->detail = the formatted text, for the log. */
+void	gd_result_detail(struct gd_result *res, const char *fmt, ...)
+	    GD_PRINTF(2, 3);
 
-/* Logging from a processor (levels as LOG-02: 0 debug .. 3 error). */
+/* ---- what a processor instance may ask of its daemon ---- */
+
+/* Logging from a processor, through the daemon's log. */
 #define GD_LOG_DEBUG	0
 #define GD_LOG_INFO	1
 #define GD_LOG_WARN	2
 #define GD_LOG_ERROR	3
 void	gd_log(struct gd_ctx *ctx, int level, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-	__attribute__((format(printf, 3, 4)))
-#endif
-	;
+	    GD_PRINTF(3, 4);
 /* gd_ctx_hostname - the system host name the daemon saw at start. */
 const char	*gd_ctx_hostname(const struct gd_ctx *ctx);
+/* gd_ctx_time / gd_ctx_time_ns - the wall clock (seconds; nanoseconds
+ * since 1970, 0 before it).  A test may pin it to one second; use these
+ * rather than time() so that output stays reproducible then. */
+time_t		 gd_ctx_time(const struct gd_ctx *ctx);
+long long	 gd_ctx_time_ns(const struct gd_ctx *ctx);
+/*
+ * gd_ctx_share - the object that all instances of one processor type in
+ * this daemon share (a counter, a lock, a table), under key (a string of
+ * the type's own, e.g. its name): the first call makes it with make(),
+ * each call counts one holder; NULL when make() failed.  gd_ctx_unshare
+ * drops one holder, and the last one frees the object with destroy().
+ * Call both from create and destroy, which run on the thread that builds
+ * and frees backends, never during process(); the object itself is
+ * shared by worker threads, so it carries its own lock.  Two daemons in
+ * one process never share an object.
+ */
+void	*gd_ctx_share(struct gd_ctx *ctx, const char *key,
+	    void *(*make)(void), void (*destroy)(void *obj));
+void	 gd_ctx_unshare(struct gd_ctx *ctx, const char *key);
 
-/* Envelope accessors (API-11), valid during process() only.  Printed
- * addresses use GG's form (SPEC 3.8); the *_print functions return the
- * length needed, like snprintf. */
+/* ---- the envelope, valid during process() only ---- */
+
+/* The connection.  gd_env_esmtp: the client said EHLO (not HELO);
+ * gd_env_tls: the session is encrypted (STARTTLS or SMTPS). */
 const char	*gd_env_remote_ip(const struct gd_envelope *e);
 const char	*gd_env_helo(const struct gd_envelope *e);
+int		 gd_env_esmtp(const struct gd_envelope *e);
 int		 gd_env_tls(const struct gd_envelope *e);
+unsigned long long gd_env_client_id(const struct gd_envelope *e);
+
+/*
+ * Sender and recipients.  The *_print functions write an address in
+ * go-guerrilla's printed form (local@domain, the local part quoted when it
+ * must be, [ip] for address literals, "" for the null sender <>) and
+ * return the length it needs, like snprintf.  The parts: the local part
+ * unquoted; the domain, or for an address literal the IP text without
+ * brackets.  i counts from 0 in the order RCPT accepted them.
+ */
 size_t		 gd_env_from_print(const struct gd_envelope *e, char *buf,
 		    size_t size);
 size_t		 gd_env_rcpt_count(const struct gd_envelope *e);
 size_t		 gd_env_rcpt_print(const struct gd_envelope *e, size_t i,
 		    char *buf, size_t size);
-/* gd_env_data - the message as received, in storage form (SMTP-47). */
-const char	*gd_env_data(const struct gd_envelope *e, size_t *len);
-/* gd_env_subject - the decoded Subject (after HeadersParser), or NULL. */
+const char	*gd_env_rcpt_local(const struct gd_envelope *e, size_t i);
+const char	*gd_env_rcpt_domain(const struct gd_envelope *e, size_t i);
+
+/*
+ * The message body: the message as received, after the end-of-data dot,
+ * with dots unstuffed and CR LF line ends stored as LF.  It is read in
+ * windows, so that a body that is not held in one piece of memory can be
+ * read the same way:
+ *
+ *	const char *p;
+ *	ssize_t n;
+ *	uint64_t off = 0;
+ *	while ((n = gd_env_body_window(e, off, &p)) > 0) {
+ *		use(p, (size_t)n);
+ *		off += (uint64_t)n;
+ *	}
+ *	if (n < 0)
+ *		... the body could not be read: answer GD_STATUS_TEMPFAIL
+ *
+ * gd_env_body_window returns the length of the window that starts at
+ * byte off (> 0), 0 at the end, -1 when it cannot be read; *p stays valid
+ * until the next call on this envelope or the end of process().
+ */
+uint64_t	 gd_env_body_size(const struct gd_envelope *e);
+ssize_t		 gd_env_body_window(const struct gd_envelope *e, uint64_t off,
+		    const char **p);
+
+/*
+ * Headers of the message.  gd_env_parse_headers parses the header block
+ * once (unfolded values, names in canonical case, the Subject decoded
+ * from RFC 2047): 0, or -1 with err ("headers already parsed", "out of
+ * memory").  HeadersParser calls it; until then there are no headers.
+ * gd_env_header: the first value of the header name (compared without
+ * case), NULL if absent; gd_env_header_at: the i-th header's name, with
+ * *value set (NULL past the end).  gd_env_header_address prints the
+ * first address of an address header (From, Reply-To, ...) into buf as
+ * the *_print functions do; 0 when absent or unparsable.
+ */
+int		 gd_env_parse_headers(struct gd_envelope *e, char *err,
+		    size_t errlen);
+int		 gd_env_headers_parsed(const struct gd_envelope *e);
+size_t		 gd_env_header_count(const struct gd_envelope *e);
+const char	*gd_env_header_at(const struct gd_envelope *e, size_t i,
+		    const char **value);
+const char	*gd_env_header(const struct gd_envelope *e, const char *name);
+size_t		 gd_env_header_address(const struct gd_envelope *e,
+		    const char *name, char *buf, size_t size);
+/* gd_env_subject - the decoded Subject, or NULL (before HeadersParser). */
 const char	*gd_env_subject(const struct gd_envelope *e);
+
+/*
+ * What processors leave for the ones after them.  Hashes: ids, one per
+ * recipient as Hasher makes them.  Values: named bytes (Compressor leaves
+ * "zlib-compressor"), copied in, replaced by a later set of the same key.
+ * The delivery header: the lines (LF-ended) that stores write before the
+ * body (Header sets Delivered-To and Received); "" when none.  The queued
+ * id: what "250 2.0.0 OK: queued as <id>" shows (at most 64 bytes; a
+ * store whose key names the message may set it).  The setters copy and
+ * return 0, or -1 when out of memory.
+ */
+size_t		 gd_env_hash_count(const struct gd_envelope *e);
+const char	*gd_env_hash(const struct gd_envelope *e, size_t i);
+int		 gd_env_add_hash(struct gd_envelope *e, const char *hash);
+int		 gd_env_set_value(struct gd_envelope *e, const char *key,
+		    const void *data, size_t len);
+const void	*gd_env_value(const struct gd_envelope *e, const char *key,
+		    size_t *len);
+int		 gd_env_set_delivery_header(struct gd_envelope *e,
+		    const char *h);
+const char	*gd_env_delivery_header(const struct gd_envelope *e);
 const char	*gd_env_queued_id(const struct gd_envelope *e);
+int		 gd_env_set_queued_id(struct gd_envelope *e, const char *id);
+
+/* ---- helpers for processors that write messages ---- */
+
+/* gd_rfc1123z - t as "Mon, 02 Jan 2006 15:04:05 -0700" in local time,
+ * with English names whatever the locale (the Received date). */
+void	gd_rfc1123z(time_t t, char *buf, size_t size);
+/* gd_one_line - copy s into buf (size bytes, cut) with CR and LF made
+ * spaces, so a value can never split a header line. */
+void	gd_one_line(char *buf, size_t size, const char *s);
+/* gd_glob - s matches the pattern pat, compared without case, as
+ * allowed_hosts matches: '*' any run (dots too), '?' one character,
+ * '[...]' a class (with '!' or '^' for "not", and ranges). */
+int	gd_glob(const char *pat, const char *s);
+/* gd_env_deflate - zlib (RFC 1950, level 1: fastest) of head[0..hl-1]
+ * followed by the body, into a malloc'd *out (*outlen) that the caller
+ * frees.  0, or -1 (out of memory, or the body could not be read). */
+int	gd_env_deflate(const struct gd_envelope *e, const char *head,
+	    size_t hl, unsigned char **out, size_t *outlen);
 
 /*
  * Config extraction (PROC-04).  Each returns 0 and sets *out, 1 when the
@@ -258,9 +432,10 @@ void	gd_publish(struct gd_daemon *d, const char *event, const void *payload);
 
 /* gd_log_daemon - log through the daemon's main log. */
 void	gd_log_daemon(struct gd_daemon *d, int level, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-	__attribute__((format(printf, 3, 4)))
+	    GD_PRINTF(3, 4);
+
+#ifdef __cplusplus
+}
 #endif
-	;
 
 #endif

@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "buf.h"
 #include "envelope.h"
 
 /*
@@ -30,59 +32,6 @@
 #define MIME_MAX_FIELDS		10000
 #define MIME_CHARSET_MAX	64	/* longer charset names are unknown */
 #define MIME_NAME_MAX		1024	/* display-name bytes (PROC-05) */
-
-/* ---- a growable output buffer (latches ENOMEM) ---- */
-
-struct obuf {
-	char	*p;
-	size_t	len;
-	size_t	cap;
-	int	oom;
-};
-
-static void
-ob_add(struct obuf *b, const void *s, size_t n)
-{
-	if (b->oom || n == 0)
-		return;
-	if (n > SIZE_MAX - b->len - 1) {
-		b->oom = 1;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		char *np;
-		while (cap < b->len + n + 1) {
-			if (cap > SIZE_MAX / 2) {
-				b->oom = 1;
-				return;
-			}
-			cap *= 2;
-		}
-		if ((np = realloc(b->p, cap)) == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-/* ob_take - the NUL-terminated result (caller frees), NULL on ENOMEM. */
-static char *
-ob_take(struct obuf *b)
-{
-	if (b->oom) {
-		free(b->p);
-		return NULL;
-	}
-	if (b->p == NULL)
-		return gd_strdup("");
-	return b->p;
-}
 
 /* ---- RFC 2047 (ENV-08) ---- */
 
@@ -210,7 +159,7 @@ charset_of(const char *s, size_t n)
 /* put_text - append decoded bytes converted to UTF-8.  NUL bytes are
  * dropped: the result is a C string. */
 static void
-put_text(struct obuf *b, enum cs cs, const unsigned char *s, size_t n)
+put_text(struct buf *b, enum cs cs, const unsigned char *s, size_t n)
 {
 	size_t i, run = 0;
 
@@ -218,7 +167,7 @@ put_text(struct obuf *b, enum cs cs, const unsigned char *s, size_t n)
 		unsigned char c = s[i];
 		if (c != 0 && (c < 0x80 || cs == CS_UTF8))
 			continue;
-		ob_add(b, s + run, i - run);
+		(void)buf_add(b, s + run, i - run);
 		run = i + 1;
 		if (c == 0)
 			continue;
@@ -226,11 +175,11 @@ put_text(struct obuf *b, enum cs cs, const unsigned char *s, size_t n)
 			unsigned char u[2];
 			u[0] = (unsigned char)(0xc0 | (c >> 6));
 			u[1] = (unsigned char)(0x80 | (c & 0x3f));
-			ob_add(b, u, 2);
+			(void)buf_add(b, u, 2);
 		} else
-			ob_add(b, "\xef\xbf\xbd", 3);	/* U+FFFD, as Go */
+			(void)buf_add(b, "\xef\xbf\xbd", 3);	/* U+FFFD, as Go */
 	}
-	ob_add(b, s + run, n - run);
+	(void)buf_add(b, s + run, n - run);
 }
 
 /* find2 - first index >= from of the pair c1 c2 in s[0..n), or n. */
@@ -271,7 +220,7 @@ all_space(const char *s, size_t n)
 char *
 mime_decode_words(const char *in, size_t len)
 {
-	struct obuf b = { NULL, 0, 0, 0 };
+	struct buf b = BUF_INIT(SIZE_MAX);
 	unsigned char *tmp;
 	size_t pos = 0, qfrom = 0, qat = 0;
 	int between = 0, have_q = 0;
@@ -336,7 +285,7 @@ mime_decode_words(const char *in, size_t len)
 	}
 	put_text(&b, CS_UTF8, (const unsigned char *)in + pos, len - pos);
 	free(tmp);
-	return ob_take(&b);
+	return buf_take(&b);
 }
 
 /* ---- header block (ENV-07) ---- */
@@ -461,7 +410,8 @@ valid_name(const char *p, const char *colon)
 }
 
 /*
- * env_parse_headers - one pass over the block.  A line that is not a
+ * gd_env_parse_headers - one pass over the block, in the body's first
+ * window (today the whole body is one window).  A line that is not a
  * "Name: value" field (no colon, an empty or non-printable name such as an
  * mbox "From " line, or a continuation with nothing to continue) is
  * skipped together with its own continuation lines; the rest of the block
@@ -470,7 +420,7 @@ valid_name(const char *p, const char *colon)
  * so far (HeadersParser logs it and carries on).
  */
 int
-env_parse_headers(struct gd_envelope *e, char *err, size_t errlen)
+gd_env_parse_headers(struct gd_envelope *e, char *err, size_t errlen)
 {
 	const char *p, *end, *le, *next, *fend;
 	size_t cap = e->nhdr;
@@ -480,8 +430,10 @@ env_parse_headers(struct gd_envelope *e, char *err, size_t errlen)
 		snprintf(err, errlen, "headers already parsed");
 		return -1;
 	}
-	p = e->data != NULL ? e->data : "";
-	end = p + e->data_len;
+	{
+		ssize_t n = gd_env_body_window(e, 0, &p);
+		end = p + (n > 0 ? (size_t)n : 0);
+	}
 	while (p < end) {
 		const char *colon;
 
@@ -519,7 +471,7 @@ env_parse_headers(struct gd_envelope *e, char *err, size_t errlen)
 	}
 	e->headers_parsed = 1;
 	{
-		const char *s = env_header_get(e, "Subject");
+		const char *s = gd_env_header(e, "Subject");
 		if (s != NULL) {
 			free(e->subject);
 			if ((e->subject = mime_decode_words(s, strlen(s))) == NULL)
@@ -827,4 +779,63 @@ mime_parse_address(const char *in, struct gd_address *out)
 	}
 	*out = a;
 	return 0;
+}
+
+size_t
+gd_env_header_address(const struct gd_envelope *e, const char *name,
+    char *buf, size_t size)
+{
+	const char *v = gd_env_header(e, name);
+	struct gd_address a;
+	size_t n = 0;
+
+	if (size > 0)
+		buf[0] = '\0';
+	if (v == NULL)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	if (mime_parse_address(v, &a) == 0)
+		n = env_addr_print(&a, buf, size);
+	env_addr_clear(&a);
+	return n;
+}
+
+/* ---- formatting header lines ---- */
+
+/* gd_rfc1123z - day and month names come from our own tables, not %a/%b,
+ * so that an embedding program's setlocale() cannot change the header. */
+void
+gd_rfc1123z(time_t t, char *buf, size_t len)
+{
+	static const char days[7][4] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char mons[12][4] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+	};
+	struct tm tm;
+	char z[16];
+
+	if (localtime_r(&t, &tm) == NULL || tm.tm_wday < 0 ||
+	    tm.tm_wday > 6 || tm.tm_mon < 0 || tm.tm_mon > 11) {
+		gd_strlcpy(buf, "Thu, 01 Jan 1970 00:00:00 +0000", len);
+		return;
+	}
+	if (strftime(z, sizeof(z), "%z", &tm) == 0)
+		gd_strlcpy(z, "+0000", sizeof(z));
+	snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d %s",
+	    days[tm.tm_wday], tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, z);
+}
+
+void
+gd_one_line(char *buf, size_t size, const char *s)
+{
+	char *p;
+
+	gd_strlcpy(buf, s, size);
+	for (p = buf; *p != '\0'; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
 }

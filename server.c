@@ -166,28 +166,27 @@ pool_put(struct srv_loop *lp, char *b)
 static void
 spare_put(struct srv_loop *lp, struct gd_envelope *e, int64_t now)
 {
-	if (e->data_cap <= ENV_KEEP_DATA || lp->nspare == SRV_SPARE_MAX ||
-	    e->data_cap > SRV_SPARE_BYTES - lp->spare_bytes)
+	if (e->data.cap <= ENV_KEEP_DATA || lp->nspare == SRV_SPARE_MAX ||
+	    e->data.cap > SRV_SPARE_BYTES - lp->spare_bytes)
 		return;
-	lp->spare[lp->nspare] = e->data;
-	lp->spare_cap[lp->nspare++] = e->data_cap;
-	lp->spare_bytes += e->data_cap;
+	lp->spare[lp->nspare] = e->data.p;
+	lp->spare_cap[lp->nspare++] = e->data.cap;
+	lp->spare_bytes += e->data.cap;
 	lp->spare_used = now;
-	e->data = NULL;
-	e->data_cap = e->data_len = 0;
+	buf_init(&e->data, e->data.max);
 }
 
 /* spare_lend - a session starts DATA: give it a spare, if there is one. */
 static void
 spare_lend(struct srv_loop *lp, struct gd_envelope *e)
 {
-	if (lp->nspare == 0 || e->data_cap > ENV_KEEP_DATA)
+	if (lp->nspare == 0 || e->data.cap > ENV_KEEP_DATA)
 		return;
-	free(e->data);
-	e->data = lp->spare[--lp->nspare];
-	e->data_cap = lp->spare_cap[lp->nspare];
-	e->data_len = 0;
-	lp->spare_bytes -= e->data_cap;
+	buf_free(&e->data);
+	e->data.p = lp->spare[--lp->nspare];
+	e->data.cap = lp->spare_cap[lp->nspare];
+	e->data.p[0] = '\0';
+	lp->spare_bytes -= e->data.cap;
 	lp->spare_used = gd_now_ms();
 }
 
@@ -332,17 +331,24 @@ submit(struct srv_loop *lp, struct srv_conn *c, enum gd_task task)
 	if (task == GD_TASK_SAVE)
 		queued_id(lp, c);
 	if (be_run_inline(lp->s->be, lp->idx, &c->job)) {
-		job_finish(c);	/* a nonblocking chain ran right here */
+		/* a nonblocking chain ran right here */
+		if (c->job.timed_out)
+			smtp_job_timeout(&c->smtp);
+		job_finish(c);
 		return;
 	}
 	if (be_submit(lp->s->be, &c->job) != 0) {
-		/* [DEV] 451 instead of GG's 554 (GAP-06) */
+		/* our trouble, so temporary (go-guerrilla answers 554) */
+		struct gd_result *r = &c->job.res;
 		if (task == GD_TASK_SAVE) {
-			if (smtp_save_done(&c->smtp, "451 4.3.0 Transaction "
-			    "failed - backend not running") == SMTP_EV_CLOSE)
+			gd_result_set(r, GD_STATUS_TEMPFAIL, "451 4.3.0 "
+			    "Transaction failed - backend not running");
+			if (smtp_save_done(&c->smtp, r) == SMTP_EV_CLOSE)
 				c->closing = 1;
-		} else
-			smtp_validate_done(&c->smtp, "storage not available");
+		} else {
+			gd_result_set(r, GD_STATUS_TEMPFAIL, NULL);
+			smtp_validate_done(&c->smtp, r);
+		}
 		return;
 	}
 	c->job_busy = 1;
@@ -499,7 +505,7 @@ conn_run(struct srv_loop *lp, struct srv_conn *c)
 		    &ev);
 
 		off += used;
-		if (c->smtp.state == SMTP_S_DATA && c->env.data_len == 0)
+		if (c->smtp.state == SMTP_S_DATA && c->env.data.len == 0)
 			spare_lend(lp, &c->env);
 		if (c->smtp.line_done) {
 			c->smtp.line_done = 0;
@@ -832,7 +838,7 @@ conn_read(struct srv_loop *lp, struct srv_conn *c)
 static void
 job_finish(struct srv_conn *c)
 {
-	char reply[GD_REPLY_MAX + 64];
+	const struct gd_result *r = &c->job.res;
 
 	c->job_busy = 0;
 	if (conn_lend(c) != 0) {	/* the outcome cannot be told */
@@ -840,17 +846,14 @@ job_finish(struct srv_conn *c)
 		return;
 	}
 	if (c->job.task == GD_TASK_SAVE) {
-		be_save_reply(&c->job.res, c->env.queued_id, reply,
-		    sizeof(reply));
-		if (c->job.res.error[0] != '\0' && c->job.res.reply[0] != '\0')
+		if (r->status != GD_STATUS_OK && r->detail[0] != '\0')
 			log_err(c->l->log, "save failed for client id %llu: %s",
-			    (unsigned long long)c->env.client_id,
-			    c->job.res.error);
+			    (unsigned long long)c->env.client_id, r->detail);
 		spare_put(c->lp, &c->env, gd_now_ms());	/* saved: done with it */
-		if (smtp_save_done(&c->smtp, reply) == SMTP_EV_CLOSE)
+		if (smtp_save_done(&c->smtp, r) == SMTP_EV_CLOSE)
 			c->closing = 1;
 	} else {
-		smtp_validate_done(&c->smtp, be_validate_reason(&c->job.res));
+		smtp_validate_done(&c->smtp, r);
 		/* shutdown began while we waited: idle now, so 421 at once */
 		if (c->smtp.shutting_down &&
 		    smtp_shutdown(&c->smtp) == SMTP_EV_CLOSE)

@@ -59,14 +59,6 @@ static const char R_SHUTDOWN[] =
 static const char R_NOMEM[] = "451 4.3.0 Error: out of memory";
 static const char R_PARAMS[] = "501 5.5.4 Syntax error in parameters";
 
-/* Validate reasons that are our own temporary trouble (SMTP-31). */
-static const char *const temp_reasons[] = {
-	"storage not available",
-	"storage too busy",
-	"storage timeout",
-	"storage error",
-	"storage failed"
-};
 
 /* ---- output ---- */
 
@@ -1314,12 +1306,66 @@ smtp_input(struct smtp_session *s, const char *buf, size_t len,
 	return off;
 }
 
-void
-smtp_validate_done(struct smtp_session *s, const char *reason)
-{
-	char r[SMTP_REPLY_MAX];
-	size_t i;
+/* ---- outcomes of the backend (the table in guerrilla.h) ---- */
 
+/* is_reply_for - text is a whole reply of status st: three digits, the
+ * first one st's (2, 4 or 5), then a space or the end. */
+static int
+is_reply_for(const char *t, enum gd_status st)
+{
+	char want = st == GD_STATUS_OK ? '2' : st == GD_STATUS_TEMPFAIL ?
+	    '4' : st == GD_STATUS_PERMFAIL ? '5' : 0;
+
+	return want != 0 && t[0] == want && t[1] >= '0' && t[1] <= '9' &&
+	    t[2] >= '0' && t[2] <= '9' && (t[3] == ' ' || t[3] == '\0');
+}
+
+/* outcome - queue the reply for r after RCPT (rcpt set) or DATA. */
+static void
+outcome(struct smtp_session *s, const struct gd_result *r, int rcpt)
+{
+	char t[SMTP_REPLY_MAX];
+
+	clean_copy(t, sizeof(t), r->text);
+	if (is_reply_for(t, r->status)) {
+		reply_str(s, t);
+		return;
+	}
+	switch (r->status) {
+	case GD_STATUS_OK:
+		if (rcpt)
+			reply(s, "250 2.1.5 OK");
+		else if (t[0] != '\0')
+			reply(s, "250 2.0.0 OK: %s", t);
+		else
+			reply_cat(s, "250 2.0.0 OK: queued as ",
+			    s->env->queued_id, (char *)NULL);
+		break;
+	case GD_STATUS_TEMPFAIL:
+		reply(s, "451 4.3.0 Error: %s", t[0] != '\0' ? t :
+		    "storage not available");
+		break;
+	case GD_STATUS_PERMFAIL:
+		if (rcpt)
+			reply(s, "550 5.1.1 User unknown in local recipient "
+			    "table %s", t[0] != '\0' ? t : "no such user");
+		else
+			reply(s, "554 5.5.0 Error: %s", t[0] != '\0' ? t :
+			    "storage failed");
+		break;
+	default:
+		if (rcpt)
+			reply(s, "451 4.3.0 Error: storage error");
+		else
+			reply(s, "554 5.5.0 Error: no response from backend - "
+			    "processor did not return a result or an error");
+		break;
+	}
+}
+
+void
+smtp_validate_done(struct smtp_session *s, const struct gd_result *r)
+{
 	if (s->state != SMTP_S_WAIT_VALIDATE)
 		return;
 	set_state(s, SMTP_S_COMMAND);
@@ -1328,40 +1374,22 @@ smtp_validate_done(struct smtp_session *s, const char *reason)
 		env_pop_rcpt(s->env);
 		return;
 	}
-	clean_copy(r, sizeof(r), reason);
-	if (r[0] == '\0') {
-		reply(s, "250 2.1.5 OK");
-		return;
-	}
-	env_pop_rcpt(s->env);
-	for (i = 0; i < NELEM(temp_reasons); i++) {
-		if (strcmp(r, temp_reasons[i]) == 0) {
-			reply(s, "451 4.3.0 Error: %s", r);
-			return;
-		}
-	}
-	reply(s, "550 5.1.1 User unknown in local recipient table %s", r);
+	outcome(s, r, 1);
+	if (r->status != GD_STATUS_OK)
+		env_pop_rcpt(s->env);
 }
 
 enum smtp_event
-smtp_save_done(struct smtp_session *s, const char *text)
+smtp_save_done(struct smtp_session *s, const struct gd_result *r)
 {
-	char r[SMTP_REPLY_MAX];
-
 	if (s->state != SMTP_S_WAIT_SAVE)
 		return SMTP_EV_NONE;
 	if (s->job_replied) {	/* smtp_job_timeout answered already */
 		s->job_replied = 0;
 		return data_fail(s);
 	}
-	clean_copy(r, sizeof(r), text);
-	if (r[0] == '\0')
-		gd_strlcpy(r, "554 5.5.0 Error: no response from backend - "
-		    "processor did not return a result or an error", sizeof(r));
-	reply_str(s, r);
-	/* SMTP-56: success when the first three chars are a number < 300 */
-	if (r[0] >= '0' && r[0] <= '2' && r[1] >= '0' && r[1] <= '9' &&
-	    r[2] >= '0' && r[2] <= '9')
+	outcome(s, r, 0);
+	if (r->status == GD_STATUS_OK)
 		s->messages++;
 	return data_fail(s);	/* reset; the 421 when shutting down */
 }

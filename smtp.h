@@ -143,18 +143,19 @@ void	smtp_greet(struct smtp_session *s, unsigned long active, time_t now);
 size_t	smtp_input(struct smtp_session *s, const char *buf, size_t len,
 	    enum smtp_event *ev);
 
-/* smtp_validate_done - outcome of SMTP_EV_VALIDATE: reason NULL or ""
- * accepts (250 2.1.5), otherwise the recipient is removed and 550 5.1.1 /
- * 451 4.3.0 is queued (SMTP-31; CR/LF removed from reason).  Ignored in
- * any other state (e.g. after smtp_timeout closed the session). */
-void	smtp_validate_done(struct smtp_session *s, const char *reason);
+/* smtp_validate_done - outcome of SMTP_EV_VALIDATE, as the reply that
+ * guerrilla.h's table gives for r after RCPT: OK keeps the recipient,
+ * anything else removes it again.  Ignored in any other state (e.g. after
+ * smtp_timeout closed the session). */
+void	smtp_validate_done(struct smtp_session *s, const struct gd_result *r);
 
-/* smtp_save_done - outcome of SMTP_EV_SAVE: the reply line (no CRLF; CR
- * and LF inside are removed, SMTP-57; NULL or "" becomes the 554 "no
- * response from backend" text).  Resets the transaction.  Returns
- * SMTP_EV_CLOSE when the session must now end (shutdown), else NONE.
- * Ignored (NONE) in any other state. */
-enum smtp_event smtp_save_done(struct smtp_session *s, const char *reply);
+/* smtp_save_done - outcome of SMTP_EV_SAVE, as the reply that
+ * guerrilla.h's table gives for r after DATA (queued as the envelope's
+ * queued_id); only OK counts as a message received.  Resets the
+ * transaction.  Returns SMTP_EV_CLOSE when the session must now end
+ * (shutdown), else NONE.  Ignored (NONE) in any other state. */
+enum smtp_event smtp_save_done(struct smtp_session *s,
+		    const struct gd_result *r);
 
 /* smtp_job_timeout - the backend job overran its timeout (BE-06 [DEV]):
  * queue "451 4.3.0 Error: transaction timeout" (save) or "451 4.3.0

@@ -45,6 +45,7 @@
 
 #include <bearssl.h>
 
+#include "buf.h"
 #include "config.h"
 #include "log.h"
 #include "tls.h"
@@ -216,49 +217,24 @@ wipe(void *p, size_t n)
 		*v++ = 0;
 }
 
-struct blob {
-	unsigned char	*p;
-	size_t		 len, cap;
-	int		 oom;
-};
-
+/* blob_append - BearSSL's destination callback: append to a struct buf
+ * (a failure is latched in it and checked by the caller). */
 static void
 blob_append(void *ctx, const void *data, size_t len)
 {
-	struct blob *b = ctx;
-
-	if (b->oom)
-		return;
-	if (len > TLS_FILE_MAX || b->len > TLS_FILE_MAX - len) {
-		b->oom = 1;
-		return;
-	}
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 1024;
-		unsigned char *p;
-		while (cap < b->len + len)
-			cap *= 2;
-		if ((p = realloc(b->p, cap)) == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
+	(void)buf_add(ctx, data, len);
 }
 
 /* read_file - the whole file (at most TLS_FILE_MAX) into *out (malloc'd,
  * caller frees).  -1 with why set. */
 static int
-read_file(const char *path, struct blob *out, char *why, size_t wlen)
+read_file(const char *path, struct buf *out, char *why, size_t wlen)
 {
 	unsigned char buf[4096];
 	int fd;
 	ssize_t r;
 
-	memset(out, 0, sizeof(*out));
+	buf_init(out, TLS_FILE_MAX);
 	if ((fd = open(path, O_RDONLY)) < 0) {
 		snprintf(why, wlen, "open %s: %s", path, strerror(errno));
 		return -1;
@@ -272,11 +248,12 @@ read_file(const char *path, struct blob *out, char *why, size_t wlen)
 		blob_append(out, buf, (size_t)r);
 	}
 	(void)close(fd);
-	if (r < 0 || out->oom) {
+	if (r < 0 || out->err != 0) {
 		snprintf(why, wlen, "read %s: %s", path, r < 0 ?
-		    strerror(errno) : "file too large");
-		free(out->p);
-		memset(out, 0, sizeof(*out));
+		    strerror(errno) : out->err == E2BIG ? "file too large" :
+		    "out of memory");
+		wipe(out->p, out->len);	/* may hold a private key */
+		buf_free(out);
 		return -1;
 	}
 	return 0;
@@ -285,7 +262,7 @@ read_file(const char *path, struct blob *out, char *why, size_t wlen)
 /* A decoded PEM object. */
 struct pem_obj {
 	char		 name[64];
-	struct blob	 der;
+	struct buf	 der;
 };
 
 static void
@@ -304,7 +281,7 @@ static int
 pem_decode(const char *path, struct pem_obj **out, char *why, size_t wlen)
 {
 	br_pem_decoder_context pc;
-	struct blob file;
+	struct buf file;
 	struct pem_obj *objs = NULL;
 	size_t n = 0, off = 0;
 	int inobj = 0, extra = 1;
@@ -319,7 +296,7 @@ pem_decode(const char *path, struct pem_obj **out, char *why, size_t wlen)
 		size_t len, used;
 
 		if (off < file.len) {
-			p = file.p + off;
+			p = (const unsigned char *)file.p + off;
 			len = file.len - off;
 		} else {
 			p = (const unsigned char *)"\n";
@@ -337,6 +314,7 @@ pem_decode(const char *path, struct pem_obj **out, char *why, size_t wlen)
 				goto oom;
 			objs = no;
 			memset(&objs[n], 0, sizeof(objs[n]));
+			buf_init(&objs[n].der, TLS_FILE_MAX);
 			gd_strlcpy(objs[n].name, br_pem_decoder_name(&pc),
 			    sizeof(objs[n].name));
 			br_pem_decoder_setdest(&pc, blob_append, &objs[n].der);
@@ -345,7 +323,7 @@ pem_decode(const char *path, struct pem_obj **out, char *why, size_t wlen)
 			break;
 		}
 		case BR_PEM_END_OBJ:
-			if (inobj && objs[n - 1].der.oom)
+			if (inobj && objs[n - 1].der.err != 0)
 				goto oom;
 			inobj = 0;
 			break;
@@ -453,7 +431,7 @@ load_chain(struct tls_mat *m, const char *path, char *why, size_t wlen)
 	for (i = 0; i < n && m->nchain < TLS_MAX_CERTS; i++) {
 		if (!is_cert_name(o[i].name))
 			continue;
-		m->chain[m->nchain].data = o[i].der.p;
+		m->chain[m->nchain].data = (unsigned char *)o[i].der.p;
 		m->chain[m->nchain].data_len = o[i].der.len;
 		o[i].der.p = NULL;
 		m->nchain++;
@@ -570,12 +548,6 @@ check_pair(struct tls_mat *m, const char *cert, char *why, size_t wlen)
 	return 0;
 }
 
-static void
-dn_append(void *ctx, const void *buf, size_t len)
-{
-	blob_append(ctx, buf, len);
-}
-
 /* load_cas - root_cas_file as trust anchors for client certificates
  * (TLS-04). */
 static int
@@ -592,20 +564,20 @@ load_cas(struct tls_mat *m, const char *path, char *why, size_t wlen)
 		br_x509_decoder_context dc;
 		const br_x509_pkey *pk;
 		br_x509_trust_anchor *ta = &m->tas[m->ntas];
-		struct blob dn;
+		struct buf dn;
 
 		if (!is_cert_name(o[i].name))
 			continue;
-		memset(&dn, 0, sizeof(dn));
-		br_x509_decoder_init(&dc, dn_append, &dn);
+		buf_init(&dn, TLS_FILE_MAX);
+		br_x509_decoder_init(&dc, blob_append, &dn);
 		br_x509_decoder_push(&dc, o[i].der.p, o[i].der.len);
-		if ((pk = br_x509_decoder_get_pkey(&dc)) == NULL || dn.oom) {
+		if ((pk = br_x509_decoder_get_pkey(&dc)) == NULL || dn.err != 0) {
 			free(dn.p);
 			snprintf(why, wlen, "%s: cannot decode CA certificate "
 			    "%d", path, i + 1);
 			goto fail;
 		}
-		ta->dn.data = dn.p;
+		ta->dn.data = (unsigned char *)dn.p;
 		ta->dn.len = dn.len;
 		ta->flags = br_x509_decoder_isCA(&dc) ? BR_X509_TA_CA : 0;
 		ta->pkey.key_type = pk->key_type;

@@ -77,8 +77,10 @@ static struct gd_daemon *
 start(const char *json, struct counter *c, const char *label)
 {
 	struct gd_processor p = {
-		"Counter", counter_create, NULL, counter_process, NULL,
-		counter_destroy, NULL, 0
+		.name = "Counter",
+		.create = counter_create,
+		.process = counter_process,
+		.destroy = counter_destroy
 	};
 	struct gd_daemon *d = gd_new();
 	char *errs = NULL;

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 CC=${FUZZ_CC:-clang}
 SECS=${FUZZ_SECONDS:-60}
 OUT=fuzz/out
-SRCS="compat json log config envelope mime smtp proxy"
+SRCS="compat buf json log config envelope mime smtp proxy"
 TARGETS="smtp data path mime json config proxy"
 CFLAGS="-std=c99 -g -O1 -fno-omit-frame-pointer -I. \
     -fsanitize=address,undefined -fno-sanitize-recover=undefined"

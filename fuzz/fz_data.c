@@ -107,6 +107,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const long long sizes[] = { 2000, 0, 1, 64 };
 	struct cfg_server cfg;
 	struct gd_envelope env;
+	struct gd_result res;
 	struct smtp_session s;
 	static char outbuf[SMTP_OUT_MAX];
 	unsigned char *want;
@@ -152,19 +153,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = smtp_input(&s, (const char *)data + pos, k, &ev);
 		FZ_ASSERT(n <= k);
 		/* no stored CR LF, never more than max_size */
-		FZ_ASSERT(env.data_len <= (size_t)cfg.max_size);
+		FZ_ASSERT(env.data.len <= (size_t)cfg.max_size);
 		if (ev == SMTP_EV_SAVE) {
 			FZ_ASSERT(pos + n == end);
 			FZ_ASSERT(s.state == SMTP_S_WAIT_SAVE);
-			FZ_ASSERT(env.data_len == wantlen);
+			FZ_ASSERT(env.data.len == wantlen);
 			FZ_ASSERT(wantlen == 0 ||
-			    memcmp(env.data, want, wantlen) == 0);
+			    memcmp(env.data.p, want, wantlen) == 0);
 			/* a stored CR LF only ever comes from a bare CR
 			 * before a line's CR LF (SMTP-47 keeps bare CRs) */
-			FZ_ASSERT(count(env.data, env.data_len, "\r\n", 2) ==
+			FZ_ASSERT(count(env.data.p, env.data.len, "\r\n", 2) ==
 			    count(data, end, "\r\r\n", 3));
 			saved = 1;
-			(void)smtp_save_done(&s, "250 2.0.0 OK");
+			memset(&res, 0, sizeof(res));
+			res.status = GD_STATUS_OK;
+			(void)smtp_save_done(&s, &res);
 			break;
 		}
 		if (s.state != SMTP_S_DATA) {

@@ -1,5 +1,5 @@
 /*
- * fz_mime.c - libFuzzer target for mime.c: env_parse_headers over the
+ * fz_mime.c - libFuzzer target for mime.c: gd_env_parse_headers over the
  * input as message data, mime_decode_words over the input as one header
  * value, and mime_parse_address over it as an address header.
  */
@@ -28,7 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* headers */
 	env_init(&e);
 	if (env_data_append(&e, (const char *)data, size) == 0 &&
-	    env_parse_headers(&e, err, sizeof(err)) == 0) {
+	    gd_env_parse_headers(&e, err, sizeof(err)) == 0) {
 		FZ_ASSERT(e.headers_parsed);
 		for (i = 0; i < e.nhdr; i++) {
 			FZ_ASSERT(e.hdr[i].name != NULL &&
@@ -36,11 +36,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)strlen(e.hdr[i].name);
 			(void)strlen(e.hdr[i].value);
 			FZ_ASSERT(strchr(e.hdr[i].name, ':') == NULL);
-			FZ_ASSERT(env_header_get(&e, e.hdr[i].name) != NULL);
+			FZ_ASSERT(gd_env_header(&e, e.hdr[i].name) != NULL);
 		}
 		if (e.subject != NULL)
 			(void)strlen(e.subject);
-		FZ_ASSERT(env_parse_headers(&e, err, sizeof(err)) != 0);
+		FZ_ASSERT(gd_env_parse_headers(&e, err, sizeof(err)) != 0);
 	}
 	env_free(&e);
 

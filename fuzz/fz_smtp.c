@@ -41,14 +41,30 @@ ctl_byte(struct ctl *c)
 
 static char hostname[] = "mx.test";
 
-static const char *const reasons[] = {
-	NULL, "", "no such user", "storage timeout", "storage too busy",
-	"bad\r\nreason", "550 odd"
+/* Outcomes of the backend that the control bytes choose among. */
+static const struct {
+	enum gd_status	st;
+	const char	*text;
+} outcomes[] = {
+	{ GD_STATUS_OK, NULL }, { GD_STATUS_NONE, NULL },
+	{ GD_STATUS_PERMFAIL, "no such user" },
+	{ GD_STATUS_TEMPFAIL, "storage timeout" },
+	{ GD_STATUS_TEMPFAIL, "451 4.3.0 Error\r\nx" },
+	{ GD_STATUS_PERMFAIL, "bad\r\nreason" },
+	{ GD_STATUS_PERMFAIL, "550 odd" },
+	{ GD_STATUS_OK, "250 2.0.0 OK: queued as abc" },
+	{ GD_STATUS_TEMPFAIL, "250 not a success" }
 };
-static const char *const saves[] = {
-	"250 2.0.0 OK: queued as abc", NULL, "", "451 4.3.0 Error\r\nx",
-	"554 5.0.0 no"
-};
+
+static void
+outcome(struct gd_result *r, unsigned b)
+{
+	memset(r, 0, sizeof(*r));
+	r->status = outcomes[b % NELEM(outcomes)].st;
+	if (outcomes[b % NELEM(outcomes)].text != NULL)
+		gd_strlcpy(r->text, outcomes[b % NELEM(outcomes)].text,
+		    sizeof(r->text));
+}
 
 static int
 allow(void *arg, const char *domain, int is_ip)
@@ -104,6 +120,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const long long sizes[] = { 2000, 10, 0, 100000 };
 	struct cfg_server cfg;
 	struct gd_envelope env;
+	struct gd_result res;
 	struct smtp_session s;
 	static char outbuf[SMTP_OUT_MAX];
 	struct ctl c;
@@ -178,8 +195,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					smtp_job_timeout(&s);
 				if (b & 0x20)
 					(void)smtp_shutdown(&s);
-				smtp_validate_done(&s,
-				    reasons[b % NELEM(reasons)]);
+				outcome(&res, b);
+				smtp_validate_done(&s, &res);
 				if (s.shutting_down &&
 				    smtp_shutdown(&s) == SMTP_EV_CLOSE)
 					closed = 1;
@@ -190,15 +207,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 				FZ_ASSERT(s.state == SMTP_S_WAIT_SAVE);
 				FZ_ASSERT(cfg.max_size <= 0 ||
-				    env.data_len <= (size_t)cfg.max_size);
-				FZ_ASSERT(env.data_len == 0 ||
-				    env.data != NULL);
+				    env.data.len <= (size_t)cfg.max_size);
+				FZ_ASSERT(env.data.len == 0 ||
+				    env.data.p != NULL);
 				if (b & 0x10)
 					smtp_job_timeout(&s);
 				if (b & 0x20)
 					(void)smtp_shutdown(&s);
-				if (smtp_save_done(&s, saves[b % NELEM(saves)])
-				    == SMTP_EV_CLOSE)
+				outcome(&res, b);
+				if (smtp_save_done(&s, &res) == SMTP_EV_CLOSE)
 					closed = 1;
 				break;
 			}

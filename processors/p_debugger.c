@@ -18,9 +18,10 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "backend.h"
-#include "envelope.h"
+#include "guerrilla.h"
+#include "processors/builtins.h"
 
+#define DBG_ADDR_MAX	(2 * 128 + 255 + 8)	/* a printed address */
 #define DBG_VALUE_MAX	512
 #define DBG_HEADERS_MAX	100
 #define DBG_SLEEP_MAX	86400
@@ -56,6 +57,16 @@ dbg_init(void *inst, const struct json_value *bcfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* dbg_nonblocking - only while it does not sleep: a sleeping Debugger on
+ * the I/O loop would stall every session of that loop. */
+static int
+dbg_nonblocking(const void *inst)
+{
+	const struct dbg *d = inst;
+
+	return d->sleep_s == 0;
+}
+
 /* sleep_full - sleep s seconds, resuming after signals. */
 static void
 sleep_full(int s)
@@ -71,26 +82,27 @@ sleep_full(int s)
 static void
 log_mail(struct dbg *d, const struct gd_envelope *e)
 {
-	char addr[2 * ENV_LOCAL_MAX + ENV_DOMAIN_MAX + 8];
-	size_t i;
+	char addr[DBG_ADDR_MAX];
+	const char *name, *value, *subject = gd_env_subject(e);
+	size_t i, n = gd_env_rcpt_count(e), nh = gd_env_header_count(e);
 
-	addr[0] = '\0';
-	if (e->has_from)
-		(void)env_addr_print(&e->from, addr, sizeof(addr));
+	(void)gd_env_from_print(e, addr, sizeof(addr));
 	gd_log(d->ctx, GD_LOG_INFO, "Mail from: %s / to: %zu recipient(s), "
-	    "%zu bytes", addr, e->nrcpt, e->data_len);
-	for (i = 0; i < e->nrcpt; i++) {
-		(void)env_addr_print(&e->rcpt[i], addr, sizeof(addr));
+	    "%llu bytes", addr, n, (unsigned long long)gd_env_body_size(e));
+	for (i = 0; i < n; i++) {
+		(void)gd_env_rcpt_print(e, i, addr, sizeof(addr));
 		gd_log(d->ctx, GD_LOG_INFO, "Rcpt to: %s", addr);
 	}
-	for (i = 0; i < e->nhdr && i < DBG_HEADERS_MAX; i++)
-		gd_log(d->ctx, GD_LOG_INFO, "Header: %s: %.*s", e->hdr[i].name,
-		    DBG_VALUE_MAX, e->hdr[i].value);
-	if (e->nhdr > DBG_HEADERS_MAX)
+	for (i = 0; i < nh && i < DBG_HEADERS_MAX; i++) {
+		name = gd_env_header_at(e, i, &value);
+		gd_log(d->ctx, GD_LOG_INFO, "Header: %s: %.*s", name,
+		    DBG_VALUE_MAX, value);
+	}
+	if (nh > DBG_HEADERS_MAX)
 		gd_log(d->ctx, GD_LOG_INFO, "Headers: %zu more not logged",
-		    e->nhdr - DBG_HEADERS_MAX);
+		    nh - DBG_HEADERS_MAX);
 	gd_log(d->ctx, GD_LOG_INFO, "Subject: %.*s", DBG_VALUE_MAX,
-	    e->subject != NULL ? e->subject : "");
+	    subject != NULL ? subject : "");
 }
 
 static void
@@ -109,9 +121,8 @@ dbg_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		gd_log(d->ctx, GD_LOG_INFO, "Debugger: sleeping %d s",
 		    d->sleep_s);
 		sleep_full(d->sleep_s);
-		if (d->sleep_s == 1) {
-			res->fault = 1;
-			gd_result_error(res, "storage failed");
+		if (d->sleep_s == 1) {	/* go-guerrilla panics here */
+			gd_result_set(res, GD_STATUS_PERMFAIL, "storage failed");
 			return;
 		}
 	}
@@ -124,7 +135,16 @@ dbg_destroy(void *inst)
 	free(inst);
 }
 
+static const char *const dbg_keys[] = {
+	"log_received_mails", "sleep_seconds", NULL
+};
+
 const struct gd_processor p_debugger_processor = {
-	"Debugger", dbg_create, dbg_init, dbg_process, NULL, dbg_destroy, NULL,
-	1
+	.name = "Debugger",
+	.create = dbg_create,
+	.init = dbg_init,
+	.process = dbg_process,
+	.destroy = dbg_destroy,
+	.nonblocking = dbg_nonblocking,
+	.keys = dbg_keys
 };

@@ -52,10 +52,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "envelope.h"
+#include "guerrilla.h"
 #include "log.h"
+#include "processors/builtins.h"
 
+#define FC_ADDR_MAX	(2 * 128 + 255 + 8)	/* a printed address */
 #define FC_CONNECT_MS	5000
 #define FC_PROBE_MS	2000	/* init's test GET: start-up stays quick */
 #define FC_IO_MS	5000
@@ -705,30 +706,37 @@ fc_save(struct fc *f, struct gd_envelope *e, struct gd_next *next,
     struct gd_result *res)
 {
 	struct fc_buf form = { NULL, 0, 0, 0 };
-	char a[2 * ENV_LOCAL_MAX + ENV_DOMAIN_MAX + 8], name[32];
-	const char *h = e->delivery_header != NULL ? e->delivery_header : "";
-	const char *body;
-	size_t i, n = 0, hl = strlen(h);
+	char a[FC_ADDR_MAX], name[32];
+	const char *h = gd_env_delivery_header(e), *body, *p;
+	const char *subject = gd_env_subject(e);
+	size_t i, n = 0, hl = strlen(h), nrcpt = gd_env_rcpt_count(e);
+	int tls = gd_env_tls(e);
+	uint64_t off = 0;
+	ssize_t k;
 
-	for (i = 0; i < e->nrcpt; i++) {
+	for (i = 0; i < nrcpt; i++) {
 		snprintf(name, sizeof(name), "rcpt_to_%zu", i);
-		env_addr_print(&e->rcpt[i], a, sizeof(a));
+		(void)gd_env_rcpt_print(e, i, a, sizeof(a));
 		fc_form(&form, name, a, strlen(a));
 	}
-	fc_form(&form, "remote_ip", e->remote_ip, strlen(e->remote_ip));
-	fc_form(&form, "subject", e->subject != NULL ? e->subject : "",
-	    e->subject != NULL ? strlen(e->subject) : 0);
-	fc_form(&form, "tls_on", e->tls ? "true" : "false", e->tls ? 4 : 5);
-	fc_form(&form, "helo", e->helo, strlen(e->helo));
-	env_addr_print(&e->from, a, sizeof(a));
+	fc_form(&form, "remote_ip", gd_env_remote_ip(e),
+	    strlen(gd_env_remote_ip(e)));
+	fc_form(&form, "subject", subject != NULL ? subject : "",
+	    subject != NULL ? strlen(subject) : 0);
+	fc_form(&form, "tls_on", tls ? "true" : "false", tls ? 4 : 5);
+	fc_form(&form, "helo", gd_env_helo(e), strlen(gd_env_helo(e)));
+	(void)gd_env_from_print(e, a, sizeof(a));
 	fc_form(&form, "mail_from", a, strlen(a));
 	fc_form(&form, "body", h, hl);
-	if (e->data != NULL)
-		fc_urlenc(&form, e->data, e->data_len);
-	if (form.oom) {
+	while ((k = gd_env_body_window(e, off, &p)) > 0) {
+		fc_urlenc(&form, p, (size_t)k);
+		off += (uint64_t)k;
+	}
+	if (form.oom || k < 0) {
 		free(form.p);
-		gd_result_reply(res, "451 4.3.0 Error: out of memory");
-		gd_result_error(res, "FastCGI: out of memory");
+		gd_result_set(res, GD_STATUS_TEMPFAIL, "451 4.3.0 Error: out "
+		    "of memory");
+		gd_result_detail(res, "FastCGI: out of memory");
 		return;
 	}
 	body = fc_request(f, f->script_save, "POST", &form, &n, FC_CONNECT_MS);
@@ -736,19 +744,18 @@ fc_save(struct fc *f, struct gd_envelope *e, struct gd_next *next,
 	if (body == NULL) {
 		gd_log(f->ctx, GD_LOG_ERROR, "FastCGI: save request to %s "
 		    "failed: %s", f->script_save, f->err);
-		gd_result_reply(res, "451 4.3.0 Error: fastcgi unavailable");
-		gd_result_error(res, "fastcgi unavailable");
+		gd_result_set(res, GD_STATUS_TEMPFAIL, "451 4.3.0 Error: "
+		    "fastcgi unavailable");
+		gd_result_detail(res, "fastcgi unavailable");
 		return;
 	}
 	if (!fc_prefix(body, n, "SAVED")) {
-		if (e->nrcpt > 0)
-			env_addr_print(&e->rcpt[0], a, sizeof(a));
-		else
-			a[0] = '\0';
+		/* the application refused it: its decision, permanent */
+		(void)gd_env_rcpt_print(e, 0, a, sizeof(a));
 		gd_log(f->ctx, GD_LOG_WARN, "FastCGI: %s did not answer SAVED:"
 		    " %.*s", f->script_save, (int)(n > 100 ? 100 : n), body);
-		gd_result_reply(res, "554 Error: could not save email for "
-		    "[%s]", a);
+		gd_result_set(res, GD_STATUS_PERMFAIL, "554 Error: could not "
+		    "save email for [%s]", a);
 		return;
 	}
 	gd_next(next, e, GD_TASK_SAVE, res);
@@ -759,27 +766,28 @@ fc_process(void *inst, struct gd_envelope *e, enum gd_task task,
     struct gd_next *next, struct gd_result *res)
 {
 	struct fc *f = inst;
-	char a[2 * ENV_LOCAL_MAX + ENV_DOMAIN_MAX + 8];
+	char a[FC_ADDR_MAX];
+	size_t nrcpt = gd_env_rcpt_count(e);
 	int r;
 
 	if (task == GD_TASK_SAVE) {
 		fc_save(f, e, next, res);
 		return;
 	}
-	if (task != GD_TASK_VALIDATE || e->nrcpt == 0) {
+	if (task != GD_TASK_VALIDATE || nrcpt == 0) {
 		gd_next(next, e, task, res);
 		return;
 	}
-	env_addr_print(&e->rcpt[e->nrcpt - 1], a, sizeof(a));
+	(void)gd_env_rcpt_print(e, nrcpt - 1, a, sizeof(a));
 	r = fc_validate(f, a, FC_CONNECT_MS);
 	if (r < 0) {
 		gd_log(f->ctx, GD_LOG_ERROR, "FastCGI: validate request to %s "
 		    "failed: %s", f->script_validate, f->err);
-		gd_result_error(res, "storage not available");
+		gd_result_set(res, GD_STATUS_TEMPFAIL, "storage not available");
 		return;
 	}
 	if (r == 0) {
-		gd_result_error(res, "no such user");
+		gd_result_set(res, GD_STATUS_PERMFAIL, "no such user");
 		return;
 	}
 	gd_next(next, e, task, res);
@@ -791,6 +799,16 @@ fc_destroy(void *inst)
 	free(inst);
 }
 
+static const char *const fc_keys[] = {
+	"fcgi_script_filename_save", "fcgi_script_filename_validate",
+	"fcgi_connection_type", "fcgi_connection_address", NULL
+};
+
 const struct gd_processor p_fastcgi_processor = {
-	"FastCGI", fc_create, fc_init, fc_process, NULL, fc_destroy, NULL, 0
+	.name = "FastCGI",
+	.create = fc_create,
+	.init = fc_init,
+	.process = fc_process,
+	.destroy = fc_destroy,
+	.keys = fc_keys
 };

@@ -52,11 +52,14 @@
 
 #include <bearssl.h>
 
-#include "backend.h"
-#include "envelope.h"
+#include "guerrilla.h"
+#include "processors/builtins.h"
 #include "processors/stores.h"
 
 #define GR_NPARAMS	12	/* "?" in the insert below */
+#define GR_LOCAL_MAX	128	/* the longest local part RCPT accepts */
+#define GR_DOMAIN_MAX	255
+#define GR_IP_MAX	46	/* INET6_ADDRSTRLEN */
 
 struct gr {
 	struct gd_ctx	*ctx;
@@ -124,12 +127,12 @@ gr_init(void *inst, const struct json_value *bcfg, char *err, size_t errlen)
 
 /* gr_to - "<local part, trimmed>@<primary_mail_host>", cleaned. */
 static void
-gr_to(const struct gr *g, const struct gd_address *a, char *out)
+gr_to(const struct gr *g, const char *local, char *out)
 {
 	const char *lb, *le;
-	char buf[ENV_LOCAL_MAX + ST_STR_MAX + 2];
+	char buf[GR_LOCAL_MAX + ST_STR_MAX + 2];
 
-	for (lb = a->local; *lb == ' ' || *lb == '\t'; lb++)
+	for (lb = local; *lb == ' ' || *lb == '\t'; lb++)
 		;
 	for (le = lb + strlen(lb); le > lb && (le[-1] == ' ' ||
 	    le[-1] == '\t'); le--)
@@ -151,6 +154,17 @@ struct gr_row {
 	size_t	ip_len;
 };
 
+/* header_addr - the first address of header name, printed, cleaned
+ * for the column; "" when absent or unparsable. */
+static void
+header_addr(const struct gd_envelope *e, const char *name, char *out)
+{
+	char buf[1024];
+
+	(void)gd_env_header_address(e, name, buf, sizeof(buf));
+	st_clean(buf, out);
+}
+
 static void
 gr_fill(void *arg, size_t i, struct my_param *prm)
 {
@@ -158,12 +172,12 @@ gr_fill(void *arg, size_t i, struct my_param *prm)
 	const struct gd_envelope *e = w->e;
 	char buf[1024];
 
-	gr_to(w->g, &e->rcpt[i], w->to);
+	gr_to(w->g, gd_env_rcpt_local(e, i), w->to);
 	if (w->mid_h[0] != '\0')
 		memcpy(w->mid, w->mid_h, sizeof(w->mid));
 	else {
 		snprintf(buf, sizeof(buf), "%s.%s@%s", w->hash,
-		    e->rcpt[i].local, w->g->host);
+		    gd_env_rcpt_local(e, i), w->g->host);
 		st_clean(buf, w->mid);
 	}
 	st_str_param(&prm[0], w->to);
@@ -177,14 +191,14 @@ gr_fill(void *arg, size_t i, struct my_param *prm)
 	prm[6].len = w->ip_len;
 	st_str_param(&prm[7], w->from);		/* return_path */
 	prm[8].type = MY_P_INT;
-	prm[8].i = e->tls ? 1 : 0;
+	prm[8].i = gd_env_tls(e) ? 1 : 0;
 	st_str_param(&prm[9], w->mid);
 	st_str_param(&prm[10], w->reply_to);
 	st_str_param(&prm[11], w->sender);
 }
 
 /* gr_hash - MD5 hex of to ‖ from ‖ subject ‖ ns time (GG's layout);
- * the time is fixed_time * 10^9 when a test pinned the clock. */
+ * the time is gd_ctx_time_ns(), pinned when a test pins the clock. */
 static void
 gr_hash(const struct gd_ctx *ctx, const char *to, const char *from,
     const char *subj, char *out)
@@ -193,18 +207,10 @@ gr_hash(const struct gd_ctx *ctx, const char *to, const char *from,
 	br_md5_context md;
 	unsigned char sum[br_md5_SIZE];
 	char ts[32];
-	long long ns;
 	size_t k;
 	int n;
 
-	if (ctx != NULL && ctx->fixed_time != 0)
-		ns = (long long)ctx->fixed_time * 1000000000LL;
-	else {
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
-	}
-	n = snprintf(ts, sizeof(ts), "%lld", ns);
+	n = snprintf(ts, sizeof(ts), "%lld", gd_ctx_time_ns(ctx));
 	br_md5_init(&md);
 	br_md5_update(&md, to, strlen(to));
 	br_md5_update(&md, from, strlen(from));
@@ -236,55 +242,55 @@ gr_save(struct gr *g, struct gd_envelope *e, struct gd_next *next,
 {
 	struct gr_row *w = NULL;
 	char buf[1024], why[GD_ERROR_MAX], head[2048], to0[ST_STR_MAX + 1];
-	char ip[ENV_IP_MAX + 1], dom[ENV_DOMAIN_MAX + 1], date[64];
+	char ip[GR_IP_MAX + 1], dom[GR_DOMAIN_MAX + 1], date[64];
 	char proto[8], to_h[ST_STR_MAX + 1];
 	unsigned char *z = NULL;
 	size_t zl = 0;
 	int n;
 
-	if (e->nrcpt == 0) {	/* only through the API: nothing to store */
+	if (gd_env_rcpt_count(e) == 0) {	/* only through the API */
 		gd_next(next, e, GD_TASK_SAVE, res);
 		return;
 	}
-	if (!e->headers_parsed && env_parse_headers(e, why, sizeof(why)) != 0)
+	if (!gd_env_headers_parsed(e) &&
+	    gd_env_parse_headers(e, why, sizeof(why)) != 0)
 		gd_log(g->ctx, GD_LOG_ERROR, "GuerrillaRedisDB: failed to "
 		    "parse headers: %s", why);
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		goto oom;
 	w->g = g;
 	w->e = e;
-	env_addr_print(&e->from, buf, sizeof(buf));
+	(void)gd_env_from_print(e, buf, sizeof(buf));
 	st_clean(buf, w->from);
-	st_clean(e->subject, w->subj);
-	gr_to(g, &e->rcpt[0], to0);
+	st_clean(gd_env_subject(e), w->subj);
+	gr_to(g, gd_env_rcpt_local(e, 0), to0);
 	gr_hash(g->ctx, to0, w->from, w->subj, w->hash);
-	gd_strlcpy(e->queued_id, w->hash, sizeof(e->queued_id));
-	st_clean(env_header_get(e, "Content-Type"), w->ctype);
-	st_header_addr(e, "Message-Id", w->mid_h);
-	st_header_addr(e, "Reply-To", w->reply_to);
-	st_header_addr(e, "Sender", w->sender);
-	w->ip_len = st_ip_bytes(e->remote_ip, w->ip);
+	(void)gd_env_set_queued_id(e, w->hash);
+	st_clean(gd_env_header(e, "Content-Type"), w->ctype);
+	header_addr(e, "Message-Id", w->mid_h);
+	header_addr(e, "Reply-To", w->reply_to);
+	header_addr(e, "Sender", w->sender);
+	w->ip_len = st_ip_bytes(gd_env_remote_ip(e), w->ip);
 
-	snprintf(proto, sizeof(proto), "%sSMTP%s", e->esmtp ? "E" : "",
-	    e->tls ? "S" : "");
+	snprintf(proto, sizeof(proto), "%sSMTP%s", gd_env_esmtp(e) ? "E" : "",
+	    gd_env_tls(e) ? "S" : "");
 	gd_one_line(to_h, sizeof(to_h), to0);
-	gd_one_line(ip, sizeof(ip), e->remote_ip);
-	gd_one_line(dom, sizeof(dom), e->rcpt[0].domain);
+	gd_one_line(ip, sizeof(ip), gd_env_remote_ip(e));
+	gd_one_line(dom, sizeof(dom), gd_env_rcpt_domain(e, 0));
 	gd_rfc1123z(gd_ctx_time(g->ctx), date, sizeof(date));
 	n = snprintf(head, sizeof(head), "Delivered-To: %s\r\n"
 	    "Received: from %s ([%s])\r\n"
 	    "\tby %s with %s id %s@%s;\r\n\t%s\r\n",
 	    to_h, ip, ip, dom, proto, w->hash, dom, date);
 	if (n < 0 || (size_t)n >= sizeof(head) ||
-	    gd_zlib_compress(head, (size_t)n, e->data != NULL ? e->data : "",
-	    e->data_len, &z, &zl) != 0)
+	    gd_env_deflate(e, head, (size_t)n, &z, &zl) != 0)
 		goto oom;
 	if (st_redis_setex(&g->rd, w->hash, z, zl, NULL, 0) != 0) {
 		gd_log(g->ctx, GD_LOG_ERROR, "GuerrillaRedisDB: SETEX %s "
 		    "failed, connection dropped: %s", w->hash, g->rd.err);
 		goto fail;
 	}
-	if (st_sql_rows(&g->sql, e->nrcpt, gr_fill, w, why,
+	if (st_sql_rows(&g->sql, gd_env_rcpt_count(e), gr_fill, w, why,
 	    sizeof(why)) != 0) {
 		gd_log(g->ctx, GD_LOG_ERROR, "GuerrillaRedisDB: sql: %s "
 		    "(redis key %s left to expire)", why, w->hash);
@@ -297,14 +303,16 @@ gr_save(struct gr *g, struct gd_envelope *e, struct gd_next *next,
 fail:
 	free(z);
 	free(w);
-	gd_result_reply(res, "451 4.3.0 Error: storage not available");
-	gd_result_error(res, "storage not available");
+	gd_result_set(res, GD_STATUS_TEMPFAIL, "451 4.3.0 Error: storage not "
+	    "available");
+	gd_result_detail(res, "storage not available");
 	return;
 oom:
 	free(z);
 	free(w);
-	gd_result_reply(res, "451 4.3.0 Error: out of memory");
-	gd_result_error(res, "GuerrillaRedisDB: out of memory");
+	gd_result_set(res, GD_STATUS_TEMPFAIL, "451 4.3.0 Error: out of "
+	    "memory");
+	gd_result_detail(res, "GuerrillaRedisDB: out of memory");
 }
 
 static void
@@ -342,7 +350,19 @@ gr_destroy(void *inst)
 	free(g);
 }
 
+static const char *const gr_keys[] = {
+	"mail_table", "sql_driver", "sql_dsn", "sql_max_conn_lifetime",
+	"sql_max_open_conns", "sql_max_idle_conns", "redis_interface",
+	"redis_expire_seconds", "redis_password", "redis_db",
+	"primary_mail_host", "redis_sql_batch_timeout", NULL
+};
+
 const struct gd_processor p_guerrilladbredis_processor = {
-	"GuerrillaRedisDB", gr_create, gr_init, gr_process, gr_shutdown,
-	gr_destroy, NULL, 0
+	.name = "GuerrillaRedisDB",
+	.create = gr_create,
+	.init = gr_init,
+	.process = gr_process,
+	.shutdown = gr_shutdown,
+	.destroy = gr_destroy,
+	.keys = gr_keys
 };

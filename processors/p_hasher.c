@@ -7,8 +7,8 @@
  *
  * as 32 lower-case hex digits.  The running hash is shared, so recipient
  * i's id covers every recipient up to i (br_md5_out does not alter the
- * context).  With ctx->fixed_time set the time is fixed_time * 10^9 so
- * tests are reproducible.  Run it after HeadersParser if the subject
+ * context).  The time is gd_ctx_time_ns(), so a test that pins the
+ * clock gets reproducible ids.  Run it after HeadersParser if the subject
  * should count.  No config keys, no I/O.
  */
 #include "compat.h"
@@ -20,8 +20,10 @@
 
 #include <bearssl.h>
 
-#include "backend.h"
-#include "envelope.h"
+#include "guerrilla.h"
+#include "processors/builtins.h"
+
+#define HS_ADDR_MAX	(2 * 128 + 255 + 8)	/* a printed address, quoted */
 
 struct hasher {
 	struct gd_ctx	*ctx;
@@ -38,14 +40,18 @@ hasher_create(struct gd_ctx *ctx, void *user)
 	return h;
 }
 
-/* md5_addr - feed an address in its printed form (3.8). */
-static void
-md5_addr(br_md5_context *md, const struct gd_address *a)
+static int
+hasher_nonblocking(const void *inst)
 {
-	char buf[2 * ENV_LOCAL_MAX + ENV_DOMAIN_MAX + 8];
-	size_t n = env_addr_print(a, buf, sizeof(buf));
+	(void)inst;
+	return 1;
+}
 
-	br_md5_update(md, buf, n < sizeof(buf) ? n : sizeof(buf) - 1);
+/* md5_print - feed an address printed by pr (its printed form). */
+static void
+md5_print(br_md5_context *md, size_t n, const char *buf, size_t size)
+{
+	br_md5_update(md, buf, n < size ? n : size - 1);
 }
 
 static void
@@ -56,8 +62,8 @@ hasher_process(void *inst, struct gd_envelope *e, enum gd_task task,
 	struct hasher *h = inst;
 	br_md5_context md;
 	unsigned char sum[br_md5_SIZE];
-	char ts[32], out[2 * br_md5_SIZE + 1];
-	long long ns;
+	char ts[32], out[2 * br_md5_SIZE + 1], a[HS_ADDR_MAX];
+	const char *subject;
 	size_t i, k;
 	int n;
 
@@ -65,33 +71,26 @@ hasher_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		gd_next(next, e, task, res);
 		return;
 	}
-	if (h->ctx != NULL && h->ctx->fixed_time != 0)
-		ns = (long long)h->ctx->fixed_time * 1000000000LL;
-	else {
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
-	}
-	if (ns < 0)	/* before 1970: not from a working clock */
-		ns = 0;
-	n = (int)(gd_dec(ts, (unsigned long long)ns) - ts);
+	n = (int)(gd_dec(ts, (unsigned long long)gd_ctx_time_ns(h->ctx)) -
+	    ts);
 	br_md5_init(&md);
-	if (e->has_from)
-		md5_addr(&md, &e->from);
-	if (e->subject != NULL)
-		br_md5_update(&md, e->subject, strlen(e->subject));
+	md5_print(&md, gd_env_from_print(e, a, sizeof(a)), a, sizeof(a));
+	if ((subject = gd_env_subject(e)) != NULL)
+		br_md5_update(&md, subject, strlen(subject));
 	br_md5_update(&md, ts, (size_t)n);
-	for (i = 0; i < e->nrcpt; i++) {
-		md5_addr(&md, &e->rcpt[i]);
+	for (i = 0; i < gd_env_rcpt_count(e); i++) {
+		md5_print(&md, gd_env_rcpt_print(e, i, a, sizeof(a)), a,
+		    sizeof(a));
 		br_md5_out(&md, sum);
 		for (k = 0; k < sizeof(sum); k++) {
 			out[2 * k] = hex[sum[k] >> 4];
 			out[2 * k + 1] = hex[sum[k] & 15];
 		}
 		out[2 * k] = '\0';
-		if (env_add_hash(e, out) != 0) {
-			gd_result_reply(res, "451 4.3.0 Error: out of memory");
-			gd_result_error(res, "Hasher: out of memory");
+		if (gd_env_add_hash(e, out) != 0) {
+			gd_result_set(res, GD_STATUS_TEMPFAIL, "451 4.3.0 "
+			    "Error: out of memory");
+			gd_result_detail(res, "Hasher: out of memory");
 			return;
 		}
 	}
@@ -105,6 +104,9 @@ hasher_destroy(void *inst)
 }
 
 const struct gd_processor p_hasher_processor = {
-	"Hasher", hasher_create, NULL, hasher_process, NULL, hasher_destroy,
-	NULL, 1
+	.name = "Hasher",
+	.create = hasher_create,
+	.process = hasher_process,
+	.destroy = hasher_destroy,
+	.nonblocking = hasher_nonblocking
 };

@@ -20,10 +20,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "backend.h"
-#include "envelope.h"
+#include "guerrilla.h"
+#include "processors/builtins.h"
 
 #define HDR_HOST_MAX	255
+#define HDR_LOCAL_MAX	128	/* the longest local part RCPT accepts */
+#define HDR_DOMAIN_MAX	255
+#define HDR_IP_MAX	46	/* INET6_ADDRSTRLEN */
 
 struct hdr {
 	struct gd_ctx	*ctx;
@@ -61,45 +64,11 @@ hdr_init(void *inst, const struct json_value *bcfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* gd_rfc1123z - "Mon, 02 Jan 2006 15:04:05 -0700" in local time.  Day
- * and month names come from our own tables, not %a/%b, so that an
- * embedding program's setlocale() cannot change the header.  Also used
- * by GuerrillaDbRedis (backend.h). */
-void
-gd_rfc1123z(time_t t, char *buf, size_t len)
+static int
+hdr_nonblocking(const void *inst)
 {
-	static const char days[7][4] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
-	};
-	static const char mons[12][4] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-	};
-	struct tm tm;
-	char z[16];
-
-	if (localtime_r(&t, &tm) == NULL || tm.tm_wday < 0 ||
-	    tm.tm_wday > 6 || tm.tm_mon < 0 || tm.tm_mon > 11) {
-		gd_strlcpy(buf, "Thu, 01 Jan 1970 00:00:00 +0000", len);
-		return;
-	}
-	if (strftime(z, sizeof(z), "%z", &tm) == 0)
-		gd_strlcpy(z, "+0000", sizeof(z));
-	snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d %s",
-	    days[tm.tm_wday], tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, z);
-}
-
-/* gd_one_line - copy s (at most size-1 bytes) with CR/LF made spaces. */
-void
-gd_one_line(char *buf, size_t size, const char *s)
-{
-	char *p;
-
-	gd_strlcpy(buf, s, size);
-	for (p = buf; *p != '\0'; p++)
-		if (*p == '\r' || *p == '\n')
-			*p = ' ';
+	(void)inst;
+	return 1;
 }
 
 static void
@@ -107,8 +76,8 @@ hdr_process(void *inst, struct gd_envelope *e, enum gd_task task,
     struct gd_next *next, struct gd_result *res)
 {
 	struct hdr *h = inst;
-	char to[ENV_LOCAL_MAX + 1], dom[ENV_DOMAIN_MAX + 1], hash[129];
-	char ip[ENV_IP_MAX + 1], out[2048];
+	char to[HDR_LOCAL_MAX + 1], dom[HDR_DOMAIN_MAX + 1], hash[129];
+	char ip[HDR_IP_MAX + 1], out[2048];
 	const char *lb, *le, *proto;
 	size_t n;
 	time_t now;
@@ -117,18 +86,19 @@ hdr_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		gd_next(next, e, task, res);
 		return;
 	}
-	proto = e->esmtp ? (e->tls ? "ESMTPS" : "ESMTP") :
-	    (e->tls ? "SMTPS" : "SMTP");
-	gd_one_line(hash, sizeof(hash), e->nhashes > 0 ? e->hashes[0] :
-	    "unknown");
-	gd_one_line(ip, sizeof(ip), e->remote_ip);
+	proto = gd_env_esmtp(e) ? (gd_env_tls(e) ? "ESMTPS" : "ESMTP") :
+	    (gd_env_tls(e) ? "SMTPS" : "SMTP");
+	gd_one_line(hash, sizeof(hash), gd_env_hash_count(e) > 0 ?
+	    gd_env_hash(e, 0) : "unknown");
+	gd_one_line(ip, sizeof(ip), gd_env_remote_ip(e));
 	if ((now = gd_ctx_time(h->ctx)) != h->date_t || h->date[0] == '\0') {
 		gd_rfc1123z(now, h->date, sizeof(h->date));
 		h->date_t = now;
 	}
-	if (e->nrcpt > 0) {
+	if (gd_env_rcpt_count(e) > 0) {
 		/* Go's strings.TrimSpace on the local part */
-		for (lb = e->rcpt[0].local; *lb == ' ' || *lb == '\t'; lb++)
+		for (lb = gd_env_rcpt_local(e, 0); *lb == ' ' || *lb == '\t';
+		    lb++)
 			;
 		for (le = lb + strlen(lb); le > lb && (le[-1] == ' ' ||
 		    le[-1] == '\t'); le--)
@@ -138,7 +108,7 @@ hdr_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		memcpy(dom, lb, n);
 		dom[n] = '\0';
 		gd_one_line(to, sizeof(to), dom);
-		gd_one_line(dom, sizeof(dom), e->rcpt[0].domain);
+		gd_one_line(dom, sizeof(dom), gd_env_rcpt_domain(e, 0));
 		n = gd_cat(out, sizeof(out), "Delivered-To: ", to, "@",
 		    h->host, "\nReceived: from ", ip, " ([", ip, "])\n\tby ",
 		    dom, " with ", proto, " id ", hash, "@", dom, ";\n\t",
@@ -149,9 +119,11 @@ hdr_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		    ip, "])\n\t", h->date, "\n", (char *)NULL);
 	}
 	if (n >= sizeof(out) ||
-	    env_set_delivery_header(e, out) != 0) {
-		gd_result_reply(res, "451 4.3.0 Error: out of memory");
-		gd_result_error(res, "Header: cannot build the delivery header");
+	    gd_env_set_delivery_header(e, out) != 0) {
+		gd_result_set(res, GD_STATUS_TEMPFAIL, "451 4.3.0 Error: out "
+		    "of memory");
+		gd_result_detail(res, "Header: cannot build the delivery "
+		    "header");
 		return;
 	}
 	gd_next(next, e, task, res);
@@ -163,6 +135,14 @@ hdr_destroy(void *inst)
 	free(inst);
 }
 
+static const char *const hdr_keys[] = { "primary_mail_host", NULL };
+
 const struct gd_processor p_header_processor = {
-	"Header", hdr_create, hdr_init, hdr_process, NULL, hdr_destroy, NULL, 1
+	.name = "Header",
+	.create = hdr_create,
+	.init = hdr_init,
+	.process = hdr_process,
+	.destroy = hdr_destroy,
+	.nonblocking = hdr_nonblocking,
+	.keys = hdr_keys
 };

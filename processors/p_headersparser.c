@@ -10,8 +10,8 @@
 
 #include <stdlib.h>
 
-#include "backend.h"
-#include "envelope.h"
+#include "guerrilla.h"
+#include "processors/builtins.h"
 
 struct hp {
 	struct gd_ctx	*ctx;
@@ -28,6 +28,13 @@ hp_create(struct gd_ctx *ctx, void *user)
 	return h;
 }
 
+static int
+hp_nonblocking(const void *inst)
+{
+	(void)inst;
+	return 1;
+}
+
 static void
 hp_process(void *inst, struct gd_envelope *e, enum gd_task task,
     struct gd_next *next, struct gd_result *res)
@@ -35,7 +42,7 @@ hp_process(void *inst, struct gd_envelope *e, enum gd_task task,
 	struct hp *h = inst;
 	char err[GD_ERROR_MAX];
 
-	if (task == GD_TASK_SAVE && env_parse_headers(e, err, sizeof(err)) != 0)
+	if (task == GD_TASK_SAVE && gd_env_parse_headers(e, err, sizeof(err)) != 0)
 		gd_log(h->ctx, GD_LOG_ERROR, "HeadersParser: %s", err);
 	gd_next(next, e, task, res);
 }
@@ -47,5 +54,9 @@ hp_destroy(void *inst)
 }
 
 const struct gd_processor p_headersparser_processor = {
-	"HeadersParser", hp_create, NULL, hp_process, NULL, hp_destroy, NULL, 1
+	.name = "HeadersParser",
+	.create = hp_create,
+	.process = hp_process,
+	.destroy = hp_destroy,
+	.nonblocking = hp_nonblocking
 };

@@ -53,10 +53,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "envelope.h"
+#include "guerrilla.h"
+#include "processors/builtins.h"
 
 #define MD_PATH_MAX	4096
+#define MD_LOCAL_MAX	128	/* the longest local part RCPT accepts */
+#define MD_SHARED_KEY	"MailDir"
 #define MD_ID_MAX	2147483647L
 
 struct md_user {
@@ -77,7 +79,6 @@ struct md_dir {
 };
 
 struct md_shared {
-	unsigned long	refs;	/* instances; create/destroy hooks only */
 	pthread_mutex_t	mu;	/* protects dirs and their fields */
 	pthread_cond_t	cv;	/* a directory fsync finished */
 	struct md_dir	*dirs;
@@ -85,7 +86,7 @@ struct md_shared {
 
 struct md {
 	struct gd_ctx	*ctx;
-	struct md_shared *sh;	/* ctx->maildir_shared, or own if no ctx */
+	struct md_shared *sh;	/* gd_ctx_share'd; our own when no ctx */
 	char		*tmpl;	/* maildir_path with "~/" expanded */
 	struct md_user	*u;
 	size_t		nu;
@@ -94,39 +95,32 @@ struct md {
 	char		host[1024];
 };
 
-static struct md_shared *
-shared_get(struct gd_ctx *ctx)
+static void *
+shared_make(void)
 {
-	struct md_shared *sh = ctx != NULL ? ctx->maildir_shared : NULL;
+	struct md_shared *sh;
 
-	if (sh == NULL) {
-		if ((sh = calloc(1, sizeof(*sh))) == NULL)
-			return NULL;
-		if (pthread_mutex_init(&sh->mu, NULL) != 0) {
-			free(sh);
-			return NULL;
-		}
-		if (pthread_cond_init(&sh->cv, NULL) != 0) {
-			pthread_mutex_destroy(&sh->mu);
-			free(sh);
-			return NULL;
-		}
-		if (ctx != NULL)
-			ctx->maildir_shared = sh;
+	if ((sh = calloc(1, sizeof(*sh))) == NULL)
+		return NULL;
+	if (pthread_mutex_init(&sh->mu, NULL) != 0) {
+		free(sh);
+		return NULL;
 	}
-	sh->refs++;
+	if (pthread_cond_init(&sh->cv, NULL) != 0) {
+		pthread_mutex_destroy(&sh->mu);
+		free(sh);
+		return NULL;
+	}
 	return sh;
 }
 
-/* shared_put - drop a reference; no worker runs then (destroy hook), so
- * no directory entry is left. */
+/* shared_free - after the last instance: no worker runs then (destroy
+ * hook), so no directory entry is left. */
 static void
-shared_put(struct gd_ctx *ctx, struct md_shared *sh)
+shared_free(void *obj)
 {
-	if (sh == NULL || --sh->refs > 0)
-		return;
-	if (ctx != NULL && ctx->maildir_shared == sh)
-		ctx->maildir_shared = NULL;
+	struct md_shared *sh = obj;
+
 	pthread_cond_destroy(&sh->cv);
 	pthread_mutex_destroy(&sh->mu);
 	free(sh);
@@ -234,7 +228,9 @@ md_create(struct gd_ctx *ctx, void *user)
 	(void)user;
 	if (m == NULL)
 		return NULL;
-	if ((m->sh = shared_get(ctx)) == NULL) {
+	m->sh = ctx != NULL ? gd_ctx_share(ctx, MD_SHARED_KEY, shared_make,
+	    shared_free) : shared_make();
+	if (m->sh == NULL) {
 		free(m);
 		return NULL;
 	}
@@ -524,11 +520,15 @@ lookup(const struct md *m, const char *user, char *dir, size_t size,
 	return m->any && dir_for(m, user, dir, size) == 0 ? 2 : 0;
 }
 
+/* lower - src lower-cased into dst (size bytes, cut). */
 static void
-lower(char *dst, const char *src)
+lower(char *dst, const char *src, size_t size)
 {
-	while ((*dst++ = (char)gd_tolower((unsigned char)*src++)) != '\0')
-		;
+	size_t i;
+
+	for (i = 0; src[i] != '\0' && i + 1 < size; i++)
+		dst[i] = (char)gd_tolower((unsigned char)src[i]);
+	dst[i] = '\0';
 }
 
 static int
@@ -552,25 +552,22 @@ deliver(struct md *m, const struct gd_envelope *e, const char *dir,
     long uid, long gid, char *what, size_t wlen)
 {
 	char name[1200], tmp[MD_PATH_MAX], fin[MD_PATH_MAX], nd[MD_PATH_MAX];
-	const char *h = e->delivery_header != NULL ? e->delivery_header : "";
-	size_t size = strlen(h) + e->data_len;
-	struct timespec now;
+	const char *h = gd_env_delivery_header(e), *p;
+	uint64_t size = strlen(h) + gd_env_body_size(e), off = 0;
+	long long ns;
+	ssize_t n = 0;
 	int fd, n1, n2, n3, n4, tries = 0, rc;
 
 	do {	/* a name taken in tmp/ (another daemon?): take the next */
-		clock_gettime(CLOCK_REALTIME, &now);
-		if (m->ctx != NULL && m->ctx->fixed_time != 0) {
-			/* a test pinned the clock: only <n> tells names
-			 * apart then, which is what it wants to check */
-			now.tv_sec = m->ctx->fixed_time;
-			now.tv_nsec = 0;
-		}
+		/* when a test pins the clock, only <n> tells names apart,
+		 * which is what it wants to check */
+		ns = gd_ctx_time_ns(m->ctx);
 		n1 = snprintf(name, sizeof(name), "%lld.M%ldP%ld_%lu.%s",
-		    (long long)now.tv_sec, (long)(now.tv_nsec / 1000),
+		    ns / 1000000000LL, (long)(ns % 1000000000LL / 1000),
 		    (long)getpid(), next_id(), m->host);
 		n2 = snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
-		n3 = snprintf(fin, sizeof(fin), "%s/new/%s,S=%zu", dir, name,
-		    size);
+		n3 = snprintf(fin, sizeof(fin), "%s/new/%s,S=%llu", dir, name,
+		    (unsigned long long)size);
 		n4 = snprintf(nd, sizeof(nd), "%s/new", dir);
 		if (n1 < 0 || n2 < 0 || n3 < 0 || n4 < 0 ||
 		    (size_t)n1 >= sizeof(name) || (size_t)n2 >= sizeof(tmp) ||
@@ -584,8 +581,12 @@ deliver(struct md *m, const struct gd_envelope *e, const char *dir,
 		snprintf(what, wlen, "open %s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	if (write_all(fd, h, strlen(h)) != 0 ||
-	    write_all(fd, e->data, e->data_len) != 0 || fchmod(fd, 0600) != 0 ||
+	rc = write_all(fd, h, strlen(h));
+	while (rc == 0 && (n = gd_env_body_window(e, off, &p)) > 0) {
+		rc = write_all(fd, p, (size_t)n);
+		off += (uint64_t)n;
+	}
+	if (rc != 0 || n < 0 || fchmod(fd, 0600) != 0 ||
 	    ((uid != -1 || gid != -1) &&
 	    fchown(fd, (uid_t)uid, (gid_t)gid) != 0) || fsync(fd) != 0) {
 		snprintf(what, wlen, "write %s: %s", tmp, strerror(errno));
@@ -618,18 +619,18 @@ static void
 md_save(struct md *m, struct gd_envelope *e, struct gd_next *next,
     struct gd_result *res)
 {
-	char user[ENV_LOCAL_MAX + 1], dir[MD_PATH_MAX], d2[MD_PATH_MAX];
-	char u2[ENV_LOCAL_MAX + 1], why[MD_PATH_MAX + 64];
-	size_t i, j;
+	char user[MD_LOCAL_MAX + 1], dir[MD_PATH_MAX], d2[MD_PATH_MAX];
+	char u2[MD_LOCAL_MAX + 1], why[MD_PATH_MAX + 64];
+	size_t i, j, nrcpt = gd_env_rcpt_count(e);
 	long uid, gid, uid2, gid2;
 	int kind, dup;
 
-	for (i = 0; i < e->nrcpt; i++) {
-		lower(user, e->rcpt[i].local);
+	for (i = 0; i < nrcpt; i++) {
+		lower(user, gd_env_rcpt_local(e, i), sizeof(user));
 		if ((kind = lookup(m, user, dir, sizeof(dir), &uid, &gid)) == 0)
 			continue;	/* no mailbox: skipped */
 		for (j = 0, dup = 0; j < i && !dup; j++) {
-			lower(u2, e->rcpt[j].local);
+			lower(u2, gd_env_rcpt_local(e, j), sizeof(u2));
 			dup = lookup(m, u2, d2, sizeof(d2), &uid2, &gid2) != 0 &&
 			    strcmp(d2, dir) == 0;
 		}
@@ -639,9 +640,9 @@ md_save(struct md *m, struct gd_envelope *e, struct gd_next *next,
 		    sizeof(why)) != 0) ||
 		    deliver(m, e, dir, uid, gid, why, sizeof(why)) != 0) {
 			gd_log(m->ctx, GD_LOG_ERROR, "maildir: %s", why);
-			gd_result_reply(res, "451 4.3.0 Error: could not save "
-			    "email for [%s]", user);
-			gd_result_error(res, "maildir: %.200s", why);
+			gd_result_set(res, GD_STATUS_TEMPFAIL, "451 4.3.0 "
+			    "Error: could not save email for [%s]", user);
+			gd_result_detail(res, "maildir: %.200s", why);
 			return;
 		}
 	}
@@ -653,7 +654,8 @@ md_process(void *inst, struct gd_envelope *e, enum gd_task task,
     struct gd_next *next, struct gd_result *res)
 {
 	struct md *m = inst;
-	char user[ENV_LOCAL_MAX + 1], dir[MD_PATH_MAX];
+	char user[MD_LOCAL_MAX + 1], dir[MD_PATH_MAX];
+	size_t nrcpt = gd_env_rcpt_count(e);
 	struct stat st;
 	long uid, gid;
 	int kind;
@@ -662,16 +664,16 @@ md_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		md_save(m, e, next, res);
 		return;
 	}
-	if (task != GD_TASK_VALIDATE || e->nrcpt == 0) {
+	if (task != GD_TASK_VALIDATE || nrcpt == 0) {
 		gd_next(next, e, task, res);
 		return;
 	}
-	lower(user, e->rcpt[e->nrcpt - 1].local);
+	lower(user, gd_env_rcpt_local(e, nrcpt - 1), sizeof(user));
 	kind = lookup(m, user, dir, sizeof(dir), &uid, &gid);
 	if (kind == 0)
-		gd_result_error(res, "no such user");
+		gd_result_set(res, GD_STATUS_PERMFAIL, "no such user");
 	else if (kind == 1 && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
-		gd_result_error(res, "storage not available");
+		gd_result_set(res, GD_STATUS_TEMPFAIL, "storage not available");
 	else
 		gd_next(next, e, task, res);
 }
@@ -684,10 +686,22 @@ md_destroy(void *inst)
 	if (m == NULL)
 		return;
 	md_clear(m);
-	shared_put(m->ctx, m->sh);
+	if (m->ctx != NULL)
+		gd_ctx_unshare(m->ctx, MD_SHARED_KEY);
+	else
+		shared_free(m->sh);
 	free(m);
 }
 
+static const char *const md_keys[] = {
+	"maildir_path", "maildir_user_map", NULL
+};
+
 const struct gd_processor p_maildir_processor = {
-	"MailDir", md_create, md_init, md_process, NULL, md_destroy, NULL, 0
+	.name = "MailDir",
+	.create = md_create,
+	.init = md_init,
+	.process = md_process,
+	.destroy = md_destroy,
+	.keys = md_keys
 };

@@ -29,8 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "envelope.h"
+#include "guerrilla.h"
+#include "processors/builtins.h"
 #include "processors/stores.h"
 
 struct rd {
@@ -65,39 +65,47 @@ rd_process(void *inst, struct gd_envelope *e, enum gd_task task,
 {
 	struct rd *r = inst;
 	const void *z;
-	const char *h;
+	const char *h, *body, *key;
 	size_t zl = 0;
+	ssize_t bl;
 	int rc;
 
 	if (task != GD_TASK_SAVE) {
 		gd_next(next, e, task, res);
 		return;
 	}
-	if (e->nhashes == 0) {
+	if (gd_env_hash_count(e) == 0) {
 		gd_log(r->ctx, GD_LOG_ERROR, "Redis needs a Hasher() process "
 		    "before it");
-		gd_result_reply(res, "554 5.5.0 Error:");
-		gd_result_error(res, "storage error");
+		gd_result_set(res, GD_STATUS_PERMFAIL, "554 5.5.0 Error:");
+		gd_result_detail(res, "storage error");
 		return;
 	}
-	gd_strlcpy(e->queued_id, e->hashes[0], sizeof(e->queued_id));
-	if ((z = env_get_value(e, "zlib-compressor", &zl)) != NULL)
-		rc = st_redis_setex(&r->c, e->hashes[0], z, zl, NULL, 0);
+	key = gd_env_hash(e, 0);
+	(void)gd_env_set_queued_id(e, key);
+	if ((z = gd_env_value(e, "zlib-compressor", &zl)) != NULL)
+		rc = st_redis_setex(&r->c, key, z, zl, NULL, 0);
 	else {
-		h = e->delivery_header != NULL ? e->delivery_header : "";
-		rc = st_redis_setex(&r->c, e->hashes[0], h, strlen(h),
-		    e->data, e->data != NULL ? e->data_len : 0);
+		/* today's body is one window: the whole message */
+		h = gd_env_delivery_header(e);
+		if ((bl = gd_env_body_window(e, 0, &body)) < 0)
+			rc = -1;
+		else
+			rc = st_redis_setex(&r->c, key, h, strlen(h), body,
+			    (size_t)bl);
 	}
 	if (rc != 0) {
 		gd_log(r->ctx, GD_LOG_ERROR, "Redis: SETEX %s failed, "
-		    "connection dropped: %s", e->hashes[0], r->c.err);
-		gd_result_reply(res, "451 4.3.0 Error: storage not available");
-		gd_result_error(res, "storage not available");
+		    "connection dropped: %s", key, r->c.err);
+		gd_result_set(res, GD_STATUS_TEMPFAIL, "451 4.3.0 Error: "
+		    "storage not available");
+		gd_result_detail(res, "storage not available");
 		return;
 	}
-	if (env_set_value(e, "redis", "redis", 5) != 0) {
-		gd_result_reply(res, "451 4.3.0 Error: out of memory");
-		gd_result_error(res, "Redis: out of memory");
+	if (gd_env_set_value(e, "redis", "redis", 5) != 0) {
+		gd_result_set(res, GD_STATUS_TEMPFAIL, "451 4.3.0 Error: out "
+		    "of memory");
+		gd_result_detail(res, "Redis: out of memory");
 		return;
 	}
 	gd_next(next, e, task, res);
@@ -124,7 +132,17 @@ rd_destroy(void *inst)
 	free(r);
 }
 
+static const char *const rd_keys[] = {
+	"redis_interface", "redis_expire_seconds", "redis_password",
+	"redis_db", NULL
+};
+
 const struct gd_processor p_redis_processor = {
-	"Redis", rd_create, rd_init, rd_process, rd_shutdown, rd_destroy,
-	NULL, 0
+	.name = "Redis",
+	.create = rd_create,
+	.init = rd_init,
+	.process = rd_process,
+	.shutdown = rd_shutdown,
+	.destroy = rd_destroy,
+	.keys = rd_keys
 };

@@ -37,9 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "config.h"
-#include "envelope.h"
+#include "guerrilla.h"
+#include "processors/builtins.h"
 #include "processors/stores.h"
 
 #define SQ_NPARAMS	14	/* "?" in GG's default sql_values */
@@ -133,6 +132,17 @@ struct sq_row {
 	size_t	ip_len;
 };
 
+/* header_addr - the first address of header name, printed, cleaned
+ * for the column; "" when absent or unparsable. */
+static void
+header_addr(const struct gd_envelope *e, const char *name, char *out)
+{
+	char buf[1024];
+
+	(void)gd_env_header_address(e, name, buf, sizeof(buf));
+	st_clean(buf, out);
+}
+
 static void
 sq_fill(void *arg, size_t i, struct my_param *prm)
 {
@@ -140,15 +150,15 @@ sq_fill(void *arg, size_t i, struct my_param *prm)
 	const struct gd_envelope *e = w->e;
 	char buf[1024];
 
-	env_addr_print(&e->rcpt[i], buf, sizeof(buf));
+	(void)gd_env_rcpt_print(e, i, buf, sizeof(buf));
 	st_clean(buf, w->rcpt);
 	memcpy(w->to, w->to_h[0] != '\0' ? w->to_h : w->rcpt, sizeof(w->to));
 	if (w->mid_h[0] != '\0')
 		memcpy(w->mid, w->mid_h, sizeof(w->mid));
 	else {
 		snprintf(buf, sizeof(buf), "%s.%s@%s",
-		    e->nhashes > 0 ? e->hashes[0] : "", e->rcpt[i].local,
-		    w->s->host);
+		    gd_env_hash_count(e) > 0 ? gd_env_hash(e, 0) : "",
+		    gd_env_rcpt_local(e, i), w->s->host);
 		st_clean(buf, w->mid);
 	}
 	st_str_param(&prm[0], w->to);
@@ -166,10 +176,38 @@ sq_fill(void *arg, size_t i, struct my_param *prm)
 	prm[8].len = w->ip_len;
 	st_str_param(&prm[9], w->from);	/* return_path */
 	prm[10].type = MY_P_INT;
-	prm[10].i = e->tls ? 1 : 0;
+	prm[10].i = gd_env_tls(e) ? 1 : 0;
 	st_str_param(&prm[11], w->mid);
 	st_str_param(&prm[12], w->reply_to);
 	st_str_param(&prm[13], w->sender);
+}
+
+/* message_text - delivery header ‖ body in one malloc'd buffer (the mail
+ * column is one bound parameter), *len its length; NULL on failure. */
+static char *
+message_text(const struct gd_envelope *e, size_t *len)
+{
+	const char *h = gd_env_delivery_header(e), *p;
+	uint64_t bs = gd_env_body_size(e), off = 0;
+	size_t hl = strlen(h);
+	ssize_t n;
+	char *mail;
+
+	if (bs > SIZE_MAX - 1 - hl || (mail = malloc(hl + bs + 1)) == NULL)
+		return NULL;
+	memcpy(mail, h, hl);
+	while (off < bs && (n = gd_env_body_window(e, off, &p)) > 0) {
+		if ((uint64_t)n > bs - off)
+			n = (ssize_t)(bs - off);
+		memcpy(mail + hl + off, p, (size_t)n);
+		off += (uint64_t)n;
+	}
+	if (off != bs) {
+		free(mail);
+		return NULL;
+	}
+	*len = hl + (size_t)bs;
+	return mail;
 }
 
 static void
@@ -182,7 +220,7 @@ sq_save(struct sq *s, struct gd_envelope *e, struct gd_next *next,
 	char *mail = NULL;
 	size_t zl = 0;
 
-	if (e->nrcpt == 0) {
+	if (gd_env_rcpt_count(e) == 0) {
 		gd_next(next, e, GD_TASK_SAVE, res);
 		return;
 	}
@@ -193,40 +231,35 @@ sq_save(struct sq *s, struct gd_envelope *e, struct gd_next *next,
 	w->s = s;
 	w->e = e;
 	w->body = "";
-	env_addr_print(&e->from, buf, sizeof(buf));
+	(void)gd_env_from_print(e, buf, sizeof(buf));
 	st_clean(buf, w->from);
-	st_clean(e->subject, w->subj);
-	st_clean(e->nhashes > 0 ? e->hashes[0] : "", w->hash);
-	st_clean(env_header_get(e, "Content-Type"), w->ctype);
-	st_header_addr(e, "To", w->to_h);
-	st_header_addr(e, "Message-Id", w->mid_h);
-	st_header_addr(e, "Reply-To", w->reply_to);
-	st_header_addr(e, "Sender", w->sender);
-	w->ip_len = st_ip_bytes(e->remote_ip, w->ip);
-	if ((z = env_get_value(e, "zlib-compressor", &zl)) != NULL)
+	st_clean(gd_env_subject(e), w->subj);
+	st_clean(gd_env_hash_count(e) > 0 ? gd_env_hash(e, 0) : "", w->hash);
+	st_clean(gd_env_header(e, "Content-Type"), w->ctype);
+	header_addr(e, "To", w->to_h);
+	header_addr(e, "Message-Id", w->mid_h);
+	header_addr(e, "Reply-To", w->reply_to);
+	header_addr(e, "Sender", w->sender);
+	w->ip_len = st_ip_bytes(gd_env_remote_ip(e), w->ip);
+	if ((z = gd_env_value(e, "zlib-compressor", &zl)) != NULL)
 		w->body = "gzip";
-	if (env_get_value(e, "redis", NULL) != NULL) {
+	if (gd_env_value(e, "redis", NULL) != NULL) {
 		w->body = "redis";
 		z = "";
 		zl = 0;
 	}
-	if (z == NULL) {	/* the message text: delivery header + data */
-		size_t hl = e->delivery_header != NULL ?
-		    strlen(e->delivery_header) : 0;
-		if ((mail = malloc(hl + e->data_len + 1)) == NULL) {
-			snprintf(why, sizeof(why), "out of memory");
+	if (z == NULL) {	/* the message text: delivery header + body */
+		if ((mail = message_text(e, &zl)) == NULL) {
+			snprintf(why, sizeof(why), "out of memory, or the "
+			    "body could not be read");
 			goto fail;
 		}
-		if (hl > 0)
-			memcpy(mail, e->delivery_header, hl);
-		if (e->data_len > 0)
-			memcpy(mail + hl, e->data, e->data_len);
 		z = mail;
-		zl = hl + e->data_len;
 	}
 	w->mail = z;
 	w->mail_len = zl;
-	if (st_sql_rows(&s->st, e->nrcpt, sq_fill, w, why, sizeof(why)) != 0)
+	if (st_sql_rows(&s->st, gd_env_rcpt_count(e), sq_fill, w, why,
+	    sizeof(why)) != 0)
 		goto fail;
 	free(mail);
 	free(w);
@@ -236,8 +269,9 @@ fail:
 	free(mail);
 	free(w);
 	gd_log(s->ctx, GD_LOG_ERROR, "sql: %s", why);
-	gd_result_reply(res, "451 4.3.0 Error: storage not available");
-	gd_result_error(res, "storage not available");
+	gd_result_set(res, GD_STATUS_TEMPFAIL, "451 4.3.0 Error: storage not "
+	    "available");
+	gd_result_detail(res, "storage not available");
 }
 
 static void
@@ -250,9 +284,10 @@ sq_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		sq_save(s, e, next, res);
 		return;
 	}
-	if (task == GD_TASK_VALIDATE && e->nrcpt > 0 &&
-	    strlen(e->rcpt[e->nrcpt - 1].local) > ST_STR_MAX) {
-		gd_result_error(res, "no such user");
+	if (task == GD_TASK_VALIDATE && gd_env_rcpt_count(e) > 0 &&
+	    strlen(gd_env_rcpt_local(e, gd_env_rcpt_count(e) - 1)) >
+	    ST_STR_MAX) {
+		gd_result_set(res, GD_STATUS_PERMFAIL, "no such user");
 		return;
 	}
 	gd_next(next, e, task, res);
@@ -277,6 +312,18 @@ sq_destroy(void *inst)
 	free(inst);
 }
 
+static const char *const sq_keys[] = {
+	"mail_table", "sql_driver", "sql_dsn", "primary_mail_host",
+	"sql_insert", "sql_values", "sql_max_conn_lifetime",
+	"sql_max_open_conns", "sql_max_idle_conns", NULL
+};
+
 const struct gd_processor p_sql_processor = {
-	"sql", sq_create, sq_init, sq_process, sq_shutdown, sq_destroy, NULL, 0
+	.name = "sql",
+	.create = sq_create,
+	.init = sq_init,
+	.process = sq_process,
+	.shutdown = sq_shutdown,
+	.destroy = sq_destroy,
+	.keys = sq_keys
 };

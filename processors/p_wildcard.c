@@ -6,7 +6,7 @@
  *
  * Config: wildcard_hosts (string, required): comma-separated patterns,
  * each trimmed; "*" allows all, otherwise an exact name or a glob ('*',
- * '?', '[...]') matched by cfg_glob.  [DEV] Matching is case-insensitive
+ * '?', '[...]') matched by gd_glob.  [DEV] Matching is case-insensitive
  * (GG compares case-sensitively).  Empty entries are ignored.  Redundant
  * when allowed_hosts wildcards suffice (CFG-06); kept so GG configs load.
  * No I/O.
@@ -17,11 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "config.h"
-#include "envelope.h"
-
-#define WC_PATTERN_MAX	(ENV_DOMAIN_MAX + 1)
+#include "guerrilla.h"
+#include "processors/builtins.h"
 
 struct wc {
 	char	**pat;	/* trimmed, non-empty */
@@ -84,6 +81,13 @@ nomem:
 	return -1;
 }
 
+static int
+wc_nonblocking(const void *inst)
+{
+	(void)inst;
+	return 1;
+}
+
 /* wc_allowed - domain matches one pattern (case-insensitively). */
 static int
 wc_allowed(const struct wc *w, const char *domain)
@@ -94,7 +98,7 @@ wc_allowed(const struct wc *w, const char *domain)
 		const char *p = w->pat[i];
 
 		if (strcmp(p, "*") == 0 || gd_strcasecmp(p, domain) == 0 ||
-		    cfg_glob(p, domain))
+		    gd_glob(p, domain))
 			return 1;
 	}
 	return 0;
@@ -108,9 +112,10 @@ wc_process(void *inst, struct gd_envelope *e, enum gd_task task,
 	size_t i;
 
 	if (task == GD_TASK_VALIDATE) {
-		for (i = 0; i < e->nrcpt; i++) {
-			if (!wc_allowed(w, e->rcpt[i].domain)) {
-				gd_result_error(res, "no such user");
+		for (i = 0; i < gd_env_rcpt_count(e); i++) {
+			if (!wc_allowed(w, gd_env_rcpt_domain(e, i))) {
+				gd_result_set(res, GD_STATUS_PERMFAIL,
+				    "no such user");
 				return;
 			}
 		}
@@ -126,6 +131,14 @@ wc_destroy(void *inst)
 	free(inst);
 }
 
+static const char *const wc_keys[] = { "wildcard_hosts", NULL };
+
 const struct gd_processor p_wildcard_processor = {
-	"Wildcard", wc_create, wc_init, wc_process, NULL, wc_destroy, NULL, 1
+	.name = "Wildcard",
+	.create = wc_create,
+	.init = wc_init,
+	.process = wc_process,
+	.destroy = wc_destroy,
+	.nonblocking = wc_nonblocking,
+	.keys = wc_keys
 };

@@ -33,9 +33,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
 #include "config.h"
-#include "envelope.h"
+#include "guerrilla.h"
 #include "log.h"
 #include "processors/stores.h"
 
@@ -783,24 +782,6 @@ st_clean(const char *s, char *out)
 {
 	return my_utf8_clean(s != NULL ? s : "", s != NULL ? strlen(s) : 0, out,
 	    ST_STR_MAX);
-}
-
-void
-st_header_addr(const struct gd_envelope *e, const char *name, char *out)
-{
-	const char *v = env_header_get(e, name);
-	struct gd_address a;
-	char buf[1024];
-
-	out[0] = '\0';
-	if (v == NULL)
-		return;
-	memset(&a, 0, sizeof(a));
-	if (mime_parse_address(v, &a) == 0) {
-		env_addr_print(&a, buf, sizeof(buf));
-		st_clean(buf, out);
-	}
-	env_addr_clear(&a);
 }
 
 size_t

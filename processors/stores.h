@@ -108,10 +108,6 @@ void	st_sql_close(struct st_sql *s);
 /* st_clean - s (NULL = "") for a utf8mb4 VARCHAR(255): trimmed, invalid
  * UTF-8 replaced, cut at a character boundary.  out: ST_STR_MAX + 1. */
 size_t	st_clean(const char *s, char *out);
-/* st_header_addr - the first address of header name, printed as GG's
- * Address.String(), cleaned; "" when absent or unparsable. */
-void	st_header_addr(const struct gd_envelope *e, const char *name,
-	    char *out);
 /* st_ip_bytes - the client IP as 4 or 16 raw bytes (GG's ip_addr
  * column); returns the length, 0 when the text is not an address. */
 size_t	st_ip_bytes(const char *ip, unsigned char out[16]);

@@ -8,15 +8,25 @@
  *   spec9_host [...] serve -c FILE [-p PIDFILE]   (what the harness runs)
  *
  * Save task, by the first recipient's local part:
- *   digits  error "451 4.7.1 Spec9: error text with its own code"
- *   text    error "disk on fire"
- *   none    neither a result nor an error
- *   reply   reply "550 5.7.1 Spec9: own reply" (and an error)
- *   inject  reply "250 2.0.0 OK\r\n250 injected" (SMTP-57)
+ *   digits  TEMPFAIL "451 4.7.1 Spec9: error text with its own code"
+ *   text    PERMFAIL "disk on fire"
+ *   none    no outcome at all
+ *   reply   PERMFAIL "550 5.7.1 Spec9: own reply" (and a detail)
+ *   inject  OK "250 2.0.0 OK\r\n250 injected" (CR LF must be removed)
+ *   temp    TEMPFAIL without text
+ *   perm    PERMFAIL without text
+ *   fake    TEMPFAIL "250 2.0.0 OK" (a failure that claims success)
+ *   done    OK "kept as 42" (a text, not a whole reply)
+ *   spin    compute for SPIN_MS (on the I/O loop: Spec9 is nonblocking),
+ *           then continue the chain
  *   other   continue the chain
  * Validate task, by the last recipient's local part:
- *   unknown error "no such user"
- *   busy    error "storage too busy"
+ *   unknown PERMFAIL "no such user"
+ *   busy    TEMPFAIL "storage too busy"
+ *   refuse  PERMFAIL "553 5.7.1 Spec9: not here"
+ *   vtemp   TEMPFAIL without text
+ *   vperm   PERMFAIL without text
+ *   vnone   no outcome at all
  *   other   continue the chain
  * Runs until SIGTERM or SIGINT, then shuts down and exits 0.
  */
@@ -26,8 +36,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "guerrilla.h"
+
+#define SPIN_MS	1000
+
+/* spin - keep the CPU busy for ms milliseconds. */
+static void
+spin(long ms)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000L +
+	    (t.tv_nsec - t0.tv_nsec) / 1000000L < ms);
+}
 
 static int
 local_is(const char *addr, const char *want)
@@ -51,43 +77,87 @@ spec9_process(void *inst, struct gd_envelope *e, enum gd_task task,
 		    sizeof(a));
 	if (task == GD_TASK_SAVE) {
 		if (local_is(a, "digits")) {
-			gd_result_error(res, "451 4.7.1 Spec9: error text "
-			    "with its own code");
+			gd_result_set(res, GD_STATUS_TEMPFAIL, "451 4.7.1 "
+			    "Spec9: error text with its own code");
 			return;
 		}
 		if (local_is(a, "text")) {
-			gd_result_error(res, "disk on fire");
+			gd_result_set(res, GD_STATUS_PERMFAIL, "disk on fire");
 			return;
 		}
 		if (local_is(a, "none"))
 			return;
 		if (local_is(a, "reply")) {
-			gd_result_reply(res, "550 5.7.1 Spec9: own reply");
-			gd_result_error(res, "refused by Spec9");
+			gd_result_set(res, GD_STATUS_PERMFAIL, "550 5.7.1 "
+			    "Spec9: own reply");
+			gd_result_detail(res, "refused by Spec9");
 			return;
 		}
 		if (local_is(a, "inject")) {
-			gd_result_reply(res, "250 2.0.0 OK\r\n250 injected");
+			gd_result_set(res, GD_STATUS_OK, "250 2.0.0 OK\r\n"
+			    "250 injected");
 			return;
 		}
+		if (local_is(a, "temp")) {
+			gd_result_set(res, GD_STATUS_TEMPFAIL, NULL);
+			return;
+		}
+		if (local_is(a, "perm")) {
+			gd_result_set(res, GD_STATUS_PERMFAIL, NULL);
+			return;
+		}
+		if (local_is(a, "fake")) {
+			gd_result_set(res, GD_STATUS_TEMPFAIL, "250 2.0.0 OK");
+			return;
+		}
+		if (local_is(a, "done")) {
+			gd_result_set(res, GD_STATUS_OK, "kept as 42");
+			return;
+		}
+		if (local_is(a, "spin"))
+			spin(SPIN_MS);
 	} else {
 		if (local_is(a, "unknown")) {
-			gd_result_error(res, "no such user");
+			gd_result_set(res, GD_STATUS_PERMFAIL, "no such user");
 			return;
 		}
 		if (local_is(a, "busy")) {
-			gd_result_error(res, "storage too busy");
+			gd_result_set(res, GD_STATUS_TEMPFAIL,
+			    "storage too busy");
 			return;
 		}
+		if (local_is(a, "refuse")) {
+			gd_result_set(res, GD_STATUS_PERMFAIL, "553 5.7.1 Spec9: "
+			    "not here");
+			return;
+		}
+		if (local_is(a, "vtemp")) {
+			gd_result_set(res, GD_STATUS_TEMPFAIL, NULL);
+			return;
+		}
+		if (local_is(a, "vperm")) {
+			gd_result_set(res, GD_STATUS_PERMFAIL, NULL);
+			return;
+		}
+		if (local_is(a, "vnone"))
+			return;
 	}
 	gd_next(next, e, task, res);
+}
+
+static int
+spec9_nonblocking(const void *inst)
+{
+	(void)inst;
+	return 1;
 }
 
 int
 main(int argc, char **argv)
 {
 	struct gd_processor p = {
-		"Spec9", NULL, NULL, spec9_process, NULL, NULL, NULL, 1
+		.name = "Spec9", .process = spec9_process,
+		.nonblocking = spec9_nonblocking
 	};
 	struct gd_daemon *d;
 	const char *conf = NULL;

@@ -287,6 +287,13 @@ spin_process(void *inst, struct gd_envelope *e, enum gd_task task,
 	gd_next(next, e, task, res);
 }
 
+static int
+spin_nonblocking(const void *inst)
+{
+	(void)inst;
+	return 1;
+}
+
 static void
 ms_sleep(long ms)
 {
@@ -345,7 +352,8 @@ static void
 busy_loop_spills_to_the_next(void)
 {
 	struct gd_processor p = {
-		"Spin", spin_create, NULL, spin_process, NULL, NULL, NULL, 1
+		.name = "Spin", .create = spin_create, .process = spin_process,
+		.nonblocking = spin_nonblocking
 	};
 	struct gd_daemon *d = gd_new();
 	char json[512], *errs = NULL;

@@ -20,7 +20,7 @@ parse(struct gd_envelope *e, const char *s, size_t n, char *err,
 	if (env_data_append(e, s, n) != 0)
 		return -2;
 	err[0] = '\0';
-	return env_parse_headers(e, err, errlen);
+	return gd_env_parse_headers(e, err, errlen);
 }
 
 #define PARSE(e, lit, err) parse((e), (lit), sizeof(lit) - 1, (err), sizeof(err))
@@ -34,9 +34,9 @@ test_hdr_folding(void)
 	CHECK(PARSE(&e, "Subject: hello\n world  \n\t again\nTo:  x \n\nbody: no\n",
 	    err) == 0);
 	CHECK(e.nhdr == 2);
-	CHECK_STR(env_header_get(&e, "subject"), "hello world again");
-	CHECK_STR(env_header_get(&e, "TO"), "x");
-	CHECK(env_header_get(&e, "Body") == NULL);
+	CHECK_STR(gd_env_header(&e, "subject"), "hello world again");
+	CHECK_STR(gd_env_header(&e, "TO"), "x");
+	CHECK(gd_env_header(&e, "Body") == NULL);
 	CHECK_STR(e.subject, "hello world again");
 	env_free(&e);
 }
@@ -89,7 +89,7 @@ test_hdr_no_empty_line(void)
 
 	CHECK(PARSE(&e, "Subject: s\nFrom: f\n folded", err) == 0);
 	CHECK(e.nhdr == 2);
-	CHECK_STR(env_header_get(&e, "From"), "f folded");
+	CHECK_STR(gd_env_header(&e, "From"), "f folded");
 	env_free(&e);
 
 	CHECK(PARSE(&e, "\nSubject: body", err) == 0);
@@ -112,8 +112,8 @@ test_hdr_crlf(void)
 	CHECK(PARSE(&e, "Subject: a\r\n b\r\nTo: t\r\n\r\nX-Body: x\r\n",
 	    err) == 0);
 	CHECK(e.nhdr == 2);
-	CHECK_STR(env_header_get(&e, "Subject"), "a b");
-	CHECK_STR(env_header_get(&e, "To"), "t");
+	CHECK_STR(gd_env_header(&e, "Subject"), "a b");
+	CHECK_STR(gd_env_header(&e, "To"), "t");
 	env_free(&e);
 }
 
@@ -124,14 +124,14 @@ test_hdr_already_parsed(void)
 	char err[128];
 
 	CHECK(PARSE(&e, "Subject: s\n\n", err) == 0);
-	CHECK(env_parse_headers(&e, err, sizeof(err)) == -1);
+	CHECK(gd_env_parse_headers(&e, err, sizeof(err)) == -1);
 	CHECK_STR(err, "headers already parsed");
 	CHECK(e.nhdr == 1);
 	/* a reset transaction can be parsed again */
 	env_reset(&e);
 	CHECK(env_data_append(&e, "A: b\n\n", 6) == 0);
-	CHECK(env_parse_headers(&e, err, sizeof(err)) == 0);
-	CHECK_STR(env_header_get(&e, "A"), "b");
+	CHECK(gd_env_parse_headers(&e, err, sizeof(err)) == 0);
+	CHECK_STR(gd_env_header(&e, "A"), "b");
 	env_free(&e);
 }
 
@@ -147,8 +147,8 @@ test_hdr_malformed_lines(void)
 	    "From foo@bar Mon Jan  1 12:00:00 2024\n: empty\n"
 	    "Subject: ok\nX-Nul: a\0b\n\n", err) == 0);
 	CHECK(e.nhdr == 2);
-	CHECK_STR(env_header_get(&e, "Subject"), "ok");
-	CHECK_STR(env_header_get(&e, "X-Nul"), "ab");
+	CHECK_STR(gd_env_header(&e, "Subject"), "ok");
+	CHECK_STR(gd_env_header(&e, "X-Nul"), "ab");
 	env_free(&e);
 }
 

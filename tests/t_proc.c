@@ -250,7 +250,7 @@ check_header(int esmtp, int tls, const char *proto)
 	CHECK(run("HeadersParser|Header", "{\"primary_mail_host\":"
 	    "\"mx.example.com\"}", &e, GD_TASK_SAVE, &res, err,
 	    sizeof(err)) == 0);
-	CHECK(res.ok);
+	CHECK(res.status == GD_STATUS_OK);
 	snprintf(want, sizeof(want), "Delivered-To: bob@mx.example.com\n"
 	    "Received: from 192.0.2.7 ([192.0.2.7])\n"
 	    "\tby example.org with %s id unknown@example.org;\n"
@@ -287,7 +287,7 @@ test_header_date_follows_time(void)
 		mk_env(&e, "Subject: hi\n\nbody\n");
 		memset(&res, 0, sizeof(res));
 		be_chain_run(t.c, &e, GD_TASK_SAVE, &res);
-		CHECK(res.ok && e.delivery_header != NULL);
+		CHECK(res.status == GD_STATUS_OK && e.delivery_header != NULL);
 		h = e.delivery_header != NULL ?
 		    strrchr(e.delivery_header, ';') : NULL;
 		CHECK(h != NULL && strcmp(h + 2, want[i]) == 0);
@@ -316,7 +316,7 @@ test_header_with_hash_and_trim(void)
 	mk_env(&e, "Subject: hi\n\nbody\n");
 	gd_strlcpy(e.rcpt[0].local, "  spaced ", sizeof(e.rcpt[0].local));
 	e.esmtp = 1;
-	CHECK(env_add_hash(&e, "0123456789abcdef0123456789abcdef") == 0);
+	CHECK(gd_env_add_hash(&e, "0123456789abcdef0123456789abcdef") == 0);
 	CHECK(run("Header", "{\"primary_mail_host\":\"mx\"}", &e,
 	    GD_TASK_SAVE, &res, err, sizeof(err)) == 0);
 	snprintf(want, sizeof(want), "Delivered-To: spaced@mx\n"
@@ -351,7 +351,7 @@ test_header_ignores_validate(void)
 	CHECK(run("Header|Hasher|HeadersParser|Debugger", "{\"primary_mail_host"
 	    "\":\"mx\",\"log_received_mails\":true,\"sleep_seconds\":1}", &e,
 	    GD_TASK_VALIDATE, &res, err, sizeof(err)) == 0);
-	CHECK(res.ok && !res.fault);
+	CHECK(res.status == GD_STATUS_OK);
 	CHECK(e.delivery_header == NULL && e.nhashes == 0 && !e.headers_parsed);
 	env_free(&e);
 }
@@ -454,7 +454,7 @@ test_hasher_value(void)
 	add_rcpt(&e, "carol", "example.org");
 	CHECK(run("HeadersParser|Hasher|Header", "{\"primary_mail_host\":"
 	    "\"mx\"}", &e, GD_TASK_SAVE, &res, err, sizeof(err)) == 0);
-	CHECK(res.ok);
+	CHECK(res.status == GD_STATUS_OK);
 
 	/* sender printed ‖ decoded subject ‖ ns time ‖ rcpt0 ‖ rcpt1 */
 	br_md5_init(&md);
@@ -518,7 +518,7 @@ test_debugger_log_and_fault(void)
 	mk_env(&e, "Subject: caf\xc3\xa9\r\nX-Evil: \"quote\"\n\nbody\n");
 	CHECK(run("HeadersParser|Debugger", "{\"log_received_mails\":true}",
 	    &e, GD_TASK_SAVE, &res, err, sizeof(err)) == 0);
-	CHECK(res.ok && !res.fault);
+	CHECK(res.status == GD_STATUS_OK);
 	log_close(ctx.log);
 	ctx.log = saved;
 	text = read_file(path, &len);
@@ -541,8 +541,8 @@ test_debugger_log_and_fault(void)
 	    "\"sleep_seconds\":1}", &e, GD_TASK_SAVE, &res, err,
 	    sizeof(err)) == 0);
 	CHECK(time(NULL) - t0 >= 1);
-	CHECK(res.fault == 1 && res.ok == 0);
-	CHECK_STR(res.error, "storage failed");
+	CHECK(res.status == GD_STATUS_PERMFAIL);
+	CHECK_STR(res.text, "storage failed");
 	CHECK(e.nhashes == 0);		/* the chain stopped */
 	env_free(&e);
 
@@ -592,7 +592,7 @@ check_one_mail(const char *dir, const struct gd_envelope *e)
 	CHECK(strstr(name, ".M") != NULL);
 	CHECK(strstr(name, ".my\\057host\\072x,S=") != NULL);
 	snprintf(want, sizeof(want), "%s%.*s", e->delivery_header,
-	    (int)e->data_len, e->data);
+	    (int)e->data.len, e->data.p);
 	body = read_file(p, &len);
 	CHECK(body != NULL && len == strlen(want) &&
 	    memcmp(body, want, len) == 0);
@@ -616,7 +616,7 @@ test_maildir_save(void)
 	CHECK(run("HeadersParser|Header|Hasher|MailDir", cfg, &e,
 	    GD_TASK_SAVE, &res, err, sizeof(err)) == 0);
 	CHECK_STR(err, "");
-	CHECK(res.ok && res.reply[0] == '\0');
+	CHECK(res.status == GD_STATUS_OK && res.text[0] == '\0');
 	snprintf(p, sizeof(p), "%s/mail/bob/Maildir", root);
 	CHECK(is_dir(p, &mode) && mode == 0700);
 	snprintf(p, sizeof(p), "%s/mail/bob/Maildir/cur", root);
@@ -635,7 +635,7 @@ test_maildir_save(void)
 	gd_strlcpy(e.rcpt[0].local, "nobody", sizeof(e.rcpt[0].local));
 	CHECK(run("MailDir", cfg, &e, GD_TASK_SAVE, &res, err,
 	    sizeof(err)) == 0);
-	CHECK(res.ok);
+	CHECK(res.status == GD_STATUS_OK);
 	env_free(&e);
 }
 
@@ -666,8 +666,8 @@ test_maildir_validate(void)
 		mk_env(&e, "");
 		add_rcpt(&e, cases[i].local, "example.org");
 		be_chain_run(t.c, &e, GD_TASK_VALIDATE, &res);
-		CHECK_STR(res.error, cases[i].want);
-		CHECK(res.ok == (cases[i].want[0] == '\0'));
+		CHECK_STR(res.text, cases[i].want);
+		CHECK((res.status == GD_STATUS_OK) == (cases[i].want[0] == '\0'));
 		env_free(&e);
 	}
 	tc_close(&t);
@@ -691,7 +691,7 @@ test_maildir_catch_all(void)
 	gd_strlcpy(e.rcpt[0].local, "Anyone", sizeof(e.rcpt[0].local));
 	CHECK(run("MailDir", cfg, &e, GD_TASK_VALIDATE, &res, err,
 	    sizeof(err)) == 0);
-	CHECK(res.ok && res.error[0] == '\0');
+	CHECK(res.status == GD_STATUS_OK && res.text[0] == '\0');
 	env_free(&e);
 	snprintf(p, sizeof(p), "%s/any", root);
 	CHECK(!is_dir(p, NULL));	/* made lazily, at save */
@@ -700,7 +700,7 @@ test_maildir_catch_all(void)
 		gd_strlcpy(e.rcpt[0].local, bad[i], sizeof(e.rcpt[0].local));
 		run("MailDir", cfg, &e, GD_TASK_VALIDATE, &res, err,
 		    sizeof(err));
-		CHECK_STR(res.error, "no such user");
+		CHECK_STR(res.text, "no such user");
 		env_free(&e);
 	}
 	mk_env(&e, "Subject: s\n\nhi\n");
@@ -709,7 +709,7 @@ test_maildir_catch_all(void)
 	add_rcpt(&e, "../escape", "x.example");	/* skipped */
 	CHECK(run("Header|MailDir", cfg, &e, GD_TASK_SAVE, &res, err,
 	    sizeof(err)) == 0);
-	CHECK(res.ok);
+	CHECK(res.status == GD_STATUS_OK);
 	snprintf(p, sizeof(p), "%s/any/anyone/anyone", root);
 	check_one_mail(p, &e);
 	snprintf(p, sizeof(p), "%s/any/escape", root);
@@ -767,9 +767,9 @@ test_maildir_write_error(void)
 		close(fd);
 	mk_env(&e, "Subject: s\n\nhi\n");
 	be_chain_run(t.c, &e, GD_TASK_SAVE, &res);
-	CHECK_STR(res.reply, "451 4.3.0 Error: could not save email for [bob]");
-	CHECK(res.ok == 0);
-	CHECK(strstr(res.error, "werr/bob/tmp/") != NULL);
+	CHECK_STR(res.text, "451 4.3.0 Error: could not save email for [bob]");
+	CHECK(res.status != GD_STATUS_OK);
+	CHECK(strstr(res.detail, "werr/bob/tmp/") != NULL);
 	CHECK(e.nhashes == 0);	/* the chain stopped */
 	tc_close(&t);
 	snprintf(p, sizeof(p), "%s/werr/bob/new", root);
@@ -788,7 +788,7 @@ test_maildir_write_error(void)
 	mk_env(&e, "Subject: s\n\nhi\n");
 	if (t.c != NULL)
 		be_chain_run(t.c, &e, GD_TASK_SAVE, &res);
-	CHECK_STR(res.reply, "451 4.3.0 Error: could not save email for [bob]");
+	CHECK_STR(res.text, "451 4.3.0 Error: could not save email for [bob]");
 	snprintf(p, sizeof(p), "%s/werr/bob/tmp", root);
 	CHECK(list_dir(p, NULL, 0) == 0);
 	tc_close(&t);
@@ -812,7 +812,7 @@ test_maildir_home_and_chown(void)
 	mk_env(&e, "Subject: s\n\nhi\n");
 	CHECK(run("MailDir", cfg, &e, GD_TASK_SAVE, &res, err,
 	    sizeof(err)) == 0);
-	CHECK(res.ok);
+	CHECK(res.status == GD_STATUS_OK);
 	snprintf(p, sizeof(p), "%s/h/bob/new", root);
 	CHECK(list_dir(p, NULL, 0) == 1);
 	if (geteuid() == 0) {
@@ -871,7 +871,7 @@ mt_main(void *arg)
 		    sizeof(e.rcpt[0].local));
 		memset(&res, 0, sizeof(res));
 		be_chain_run(w->t.c, &e, GD_TASK_SAVE, &res);
-		if (!res.ok)
+		if (res.status != GD_STATUS_OK)
 			w->failed++;
 		env_free(&e);
 	}
@@ -937,7 +937,7 @@ test_maildir_concurrent(void)
 
 	snprintf(tmpl, sizeof(tmpl), "%s/mt/[user]", root);
 	maildir_cfg(cfg, sizeof(cfg), tmpl, "pool=-1:-1,*=-1:-1");
-	CHECK(ctx.maildir_shared == NULL);
+	CHECK(ctx.shared == NULL);
 	for (i = 0; i < MT_THREADS; i++) {
 		w[i].id = i;
 		w[i].failed = 0;
@@ -947,14 +947,14 @@ test_maildir_concurrent(void)
 		CHECK(tc_open(&w[i].t, "MailDir", cfg) == 0);
 	}
 	/* one shared state per daemon (ctx), none leaks into another */
-	CHECK(ctx.maildir_shared != NULL);
+	CHECK(ctx.shared != NULL);
 	c2 = ctx;
-	c2.maildir_shared = NULL;
+	c2.shared = NULL;
 	other.c = be_chain_new(&reg, "MailDir", &c2, p, sizeof(p));
-	CHECK(other.c != NULL && c2.maildir_shared != NULL &&
-	    c2.maildir_shared != ctx.maildir_shared);
+	CHECK(other.c != NULL && c2.shared != NULL &&
+	    c2.shared != ctx.shared);
 	be_chain_free(other.c);
-	CHECK(c2.maildir_shared == NULL);
+	CHECK(c2.shared == NULL);
 
 	for (i = 0; i < MT_THREADS; i++) {
 		if (w[i].t.c == NULL ||
@@ -973,7 +973,7 @@ test_maildir_concurrent(void)
 	}
 	for (i = 0; i < MT_THREADS; i++)
 		tc_close(&w[i].t);
-	CHECK(ctx.maildir_shared == NULL);	/* the last one freed it */
+	CHECK(ctx.shared == NULL);	/* the last one freed it */
 	CHECK(failed == 0);
 
 	memset(seen, 0, sizeof(seen));
@@ -1007,12 +1007,12 @@ test_maildir_two_daemons(void)
 	char cfg[512], tmpl[256], p[512], data[128];
 	int i;
 
-	c2.maildir_shared = NULL;
+	c2.shared = NULL;
 	snprintf(tmpl, sizeof(tmpl), "%s/two/[user]", root);
 	maildir_cfg(cfg, sizeof(cfg), tmpl, "pool=-1:-1");
 	CHECK(tc_open(&t[0], "MailDir", cfg) == 0);
 	CHECK(tc_open_in(&t[1], "MailDir", cfg, &c2) == 0);
-	CHECK(c2.maildir_shared != ctx.maildir_shared);
+	CHECK(c2.shared != ctx.shared);
 	for (i = 0; i < 4 && t[0].c != NULL && t[1].c != NULL; i++) {
 		/* same length each time: same S= in the name */
 		snprintf(data, sizeof(data), "Subject: t%d m%d\n\nw%d-%d\n",
@@ -1021,7 +1021,7 @@ test_maildir_two_daemons(void)
 		gd_strlcpy(e.rcpt[0].local, "pool", sizeof(e.rcpt[0].local));
 		memset(&res, 0, sizeof(res));
 		be_chain_run(t[i % 2].c, &e, GD_TASK_SAVE, &res);
-		CHECK(res.ok);
+		CHECK(res.status == GD_STATUS_OK);
 		env_free(&e);
 	}
 	tc_close(&t[1]);

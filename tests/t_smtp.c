@@ -38,8 +38,8 @@ struct opts {
 	int		xclient;
 	int		bare_lf_reject;
 	int		have_validate;
-	const char	*validate_reason;	/* answer to every EV_VALIDATE */
-	const char	*save_reply;
+	struct gd_result validate;	/* answer to every EV_VALIDATE */
+	struct gd_result save;		/* ... and to every EV_SAVE */
 	char		*greeting;
 };
 
@@ -63,12 +63,24 @@ static struct {
 
 static char hostname[] = "mx.test";
 
+/* R - an outcome of the backend: status and text (NULL: none). */
+static struct gd_result
+R(enum gd_status st, const char *text)
+{
+	struct gd_result r;
+
+	memset(&r, 0, sizeof(r));
+	gd_result_set(&r, st, text != NULL ? "%s" : NULL, text);
+	return r;
+}
+
 static void
 opts_default(void)
 {
 	memset(&O, 0, sizeof(O));
 	O.max_size = 1000;
-	O.save_reply = "250 2.0.0 OK: queued as abc";
+	O.save = R(GD_STATUS_OK, NULL);
+	O.validate = R(GD_STATUS_OK, NULL);
 }
 
 /* allow - the relay check of the tests: example.com and [127.0.0.1]. */
@@ -126,17 +138,18 @@ handle(enum smtp_event ev, size_t *blen)
 	switch (ev) {
 	case SMTP_EV_SAVE:
 		free(H.saved);
-		H.saved = gd_memdup(H.env.data ? H.env.data : "",
-		    H.env.data_len);
-		H.savedlen = H.env.data_len;
+		H.saved = gd_memdup(H.env.data.p ? H.env.data.p : "",
+		    H.env.data.len);
+		H.savedlen = H.env.data.len;
 		H.saved_nrcpt = H.env.nrcpt;
 		H.nsaved++;
-		if (smtp_save_done(&H.s, O.save_reply) == SMTP_EV_CLOSE)
+		gd_strlcpy(H.env.queued_id, "abc", sizeof(H.env.queued_id));
+		if (smtp_save_done(&H.s, &O.save) == SMTP_EV_CLOSE)
 			H.closed = 1;
 		break;
 	case SMTP_EV_VALIDATE:
 		H.nvalidate++;
-		smtp_validate_done(&H.s, O.validate_reason);
+		smtp_validate_done(&H.s, &O.validate);
 		if (H.s.shutting_down &&
 		    smtp_shutdown(&H.s) == SMTP_EV_CLOSE)
 			H.closed = 1;
@@ -912,7 +925,7 @@ t_data_bare_lf_reject(void)
 	expect(TX "a\nb\r\n.\r\nRCPT TO:<b@example.com>\r\n",
 	    R_TX "550 5.5.2 Error: bare <LF> received\r\n"
 	    "503 5.5.1 Error: need MAIL command\r\n");
-	CHECK(H.nsaved == 0 && H.env.data_len == 0);
+	CHECK(H.nsaved == 0 && H.env.data.len == 0);
 	expect(TX "a\r\n.\nb\r\n.\r\n",
 	    R_TX "550 5.5.2 Error: bare <LF> received\r\n");
 	expect(TX "a\rb\r\n.\r\n", R_TX R_QUEUED);	/* bare CR is fine */
@@ -946,7 +959,7 @@ t_data_max_size(void)
 	    "250 2.0.0 OK\r\n503 5.5.1 Error: need MAIL command\r\n" R_MAIL);
 	expect_n(in, n + 1050, want);
 	CHECK(H.nsaved == 0 && !H.closed && H.s.d_toobig);
-	CHECK(H.env.data_len == 0);
+	CHECK(H.env.data.len == 0);
 	/* dot-stuffing does not count: 1000 stored from 1001 sent */
 	memcpy(in + n, "..", 2);
 	memset(in + n + 2, 'x', 997);
@@ -984,7 +997,7 @@ t_data_discard_limit(void)
 		    "size exceeded (10)\r\n" : R_TX "552 5.3.4 Error: maximum "
 		    "DATA size exceeded (10)\r\n250 2.0.0 OK\r\n");
 		CHECK(H.closed == close);
-		CHECK(H.env.data_len == 0 && !H.s.in_tx);
+		CHECK(H.env.data.len == 0 && !H.s.in_tx);
 		setup();
 		run(in, len, 997);
 		CHECK(H.closed == close);
@@ -1047,44 +1060,62 @@ t_save_flow(void)
 	n = smtp_input(&H.s, in, len, &ev);
 	CHECK(ev == SMTP_EV_SAVE && n == len - 6);
 	CHECK(H.s.state == SMTP_S_WAIT_SAVE && H.s.line_done);
-	CHECK(H.env.data_len == 3 && memcmp(H.env.data, "hi\n", 3) == 0);
+	CHECK(H.env.data.len == 3 && memcmp(H.env.data.p, "hi\n", 3) == 0);
 	CHECK(smtp_input(&H.s, in + n, 6, &ev) == 0 && ev == SMTP_EV_NONE);
 	collect();
 	CHECK_STR(H.out, R_TX);
-	CHECK(smtp_save_done(&H.s, "250 2.0.0 OK: queued as abc") ==
-	    SMTP_EV_NONE);
+	gd_strlcpy(H.env.queued_id, "abc", sizeof(H.env.queued_id));
+	CHECK(smtp_save_done(&H.s, &O.save) == SMTP_EV_NONE);
 	CHECK(H.s.state == SMTP_S_COMMAND && !H.s.in_tx);
-	CHECK(H.env.data_len == 0 && H.env.nrcpt == 0 && !H.env.has_from);
+	CHECK(H.env.data.len == 0 && H.env.nrcpt == 0 && !H.env.has_from);
 	CHECK(H.s.messages == 1);
 	CHECK(smtp_input(&H.s, in + n, 6, &ev) == 6 && ev == SMTP_EV_NONE);
 	collect();
 	CHECK_STR(H.out, R_TX R_QUEUED "250 2.0.0 OK\r\n");
 	/* a second save_done is ignored */
-	CHECK(smtp_save_done(&H.s, "250 again") == SMTP_EV_NONE);
+	CHECK(smtp_save_done(&H.s, &O.save) == SMTP_EV_NONE);
 	CHECK(H.s.outlen == 0);
 
-	/* the reply text: CR/LF removed, success counted below 300 */
-	O.save_reply = "554 5.5.0 Error: storage failed";
+	/* the reply: from the status, a whole reply text of the same class
+	 * verbatim, CR/LF removed; only OK counts as a message */
+	O.save = R(GD_STATUS_PERMFAIL, "storage failed");
 	expect(TX "x\r\n.\r\n", R_TX "554 5.5.0 Error: storage failed\r\n");
 	CHECK(H.s.messages == 0 && H.nsaved == 1);
-	O.save_reply = "250 ok\r\n421 injected\n";
+	O.save = R(GD_STATUS_PERMFAIL, NULL);
+	expect(TX "x\r\n.\r\n", R_TX "554 5.5.0 Error: storage failed\r\n");
+	O.save = R(GD_STATUS_PERMFAIL, "554 Error: could not save email");
+	expect(TX "x\r\n.\r\n", R_TX "554 Error: could not save email\r\n");
+	O.save = R(GD_STATUS_TEMPFAIL, NULL);
+	expect(TX "x\r\n.\r\n", R_TX "451 4.3.0 Error: storage not "
+	    "available\r\n");
+	O.save = R(GD_STATUS_TEMPFAIL, "451 4.7.1 Later");
+	expect(TX "x\r\n.\r\n", R_TX "451 4.7.1 Later\r\n");
+	CHECK(H.s.messages == 0);
+	O.save = R(GD_STATUS_OK, "250 ok\r\n421 injected\n");
 	expect(TX "x\r\n.\r\n", R_TX "250 ok421 injected\r\n");
 	CHECK(H.s.messages == 1);
-	O.save_reply = "299 fine";
+	O.save = R(GD_STATUS_OK, "299 fine");
 	expect(TX "x\r\n.\r\n", R_TX "299 fine\r\n");
 	CHECK(H.s.messages == 1);
-	O.save_reply = "300 not";
-	expect(TX "x\r\n.\r\n", R_TX "300 not\r\n");
+	O.save = R(GD_STATUS_OK, "saved as 7");
+	expect(TX "x\r\n.\r\n", R_TX "250 2.0.0 OK: saved as 7\r\n");
+	CHECK(H.s.messages == 1);
+	/* a failure can never be answered with a success code */
+	O.save = R(GD_STATUS_TEMPFAIL, "250 not");
+	expect(TX "x\r\n.\r\n", R_TX "451 4.3.0 Error: 250 not\r\n");
 	CHECK(H.s.messages == 0);
-	O.save_reply = "2x0 odd";
-	expect(TX "x\r\n.\r\n", R_TX "2x0 odd\r\n");
+	O.save = R(GD_STATUS_PERMFAIL, "2x0 odd");
+	expect(TX "x\r\n.\r\n", R_TX "554 5.5.0 Error: 2x0 odd\r\n");
 	CHECK(H.s.messages == 0);
-	O.save_reply = "";
+	O.save = R(GD_STATUS_PERMFAIL, "451 wrong class");
+	expect(TX "x\r\n.\r\n", R_TX "554 5.5.0 Error: 451 wrong class\r\n");
+	O.save = R(GD_STATUS_NONE, NULL);
 	expect(TX "x\r\n.\r\n", R_TX "554 5.5.0 Error: no response from "
 	    "backend - processor did not return a result or an error\r\n");
-	O.save_reply = NULL;
+	O.save = R(GD_STATUS_NONE, "250 text without a status");
 	expect(TX "x\r\n.\r\n", R_TX "554 5.5.0 Error: no response from "
 	    "backend - processor did not return a result or an error\r\n");
+	CHECK(H.s.messages == 0);
 }
 
 static void
@@ -1100,27 +1131,40 @@ t_validate_flow(void)
 	expect(in, R_MAIL R_RCPT R_RCPT R_354);
 	CHECK(H.nvalidate == 2 && H.env.nrcpt == 2);
 	CHECK_STR(H.env.rcpt[1].local, "c");
-	O.validate_reason = "";
+	O.validate = R(GD_STATUS_OK, NULL);
 	expect(in, R_MAIL R_RCPT R_RCPT R_354);
-	O.validate_reason = "no such user";
+	O.validate = R(GD_STATUS_PERMFAIL, "no such user");
 	expect(in, R_MAIL
 	    "550 5.1.1 User unknown in local recipient table no such user\r\n"
 	    "550 5.1.1 User unknown in local recipient table no such user\r\n"
 	    "503 5.5.1 Error: No recipients\r\n");
 	CHECK(H.env.nrcpt == 0 && H.s.in_tx);
-	O.validate_reason = "storage timeout";
+	O.validate = R(GD_STATUS_TEMPFAIL, "storage timeout");
 	expect(in, R_MAIL "451 4.3.0 Error: storage timeout\r\n"
 	    "451 4.3.0 Error: storage timeout\r\n"
 	    "503 5.5.1 Error: No recipients\r\n");
-	O.validate_reason = "storage not available";
+	O.validate = R(GD_STATUS_TEMPFAIL, NULL);
 	expect("MAIL FROM:<>\r\nRCPT TO:<b@example.com>\r\n",
 	    R_MAIL "451 4.3.0 Error: storage not available\r\n");
-	O.validate_reason = "bad\r\n250 injected";
+	O.validate = R(GD_STATUS_PERMFAIL, NULL);
+	expect("MAIL FROM:<>\r\nRCPT TO:<b@example.com>\r\n", R_MAIL
+	    "550 5.1.1 User unknown in local recipient table no such user\r\n");
+	O.validate = R(GD_STATUS_PERMFAIL, "553 5.7.1 Not you");
+	expect("MAIL FROM:<>\r\nRCPT TO:<b@example.com>\r\n", R_MAIL
+	    "553 5.7.1 Not you\r\n");
+	O.validate = R(GD_STATUS_NONE, NULL);
+	expect("MAIL FROM:<>\r\nRCPT TO:<b@example.com>\r\n", R_MAIL
+	    "451 4.3.0 Error: storage error\r\n");
+	O.validate = R(GD_STATUS_TEMPFAIL, "250 2.1.5 OK");
+	expect("MAIL FROM:<>\r\nRCPT TO:<b@example.com>\r\n", R_MAIL
+	    "451 4.3.0 Error: 250 2.1.5 OK\r\n");
+	CHECK(H.env.nrcpt == 0);
+	O.validate = R(GD_STATUS_PERMFAIL, "bad\r\n250 injected");
 	expect("MAIL FROM:<>\r\nRCPT TO:<b@example.com>\r\n", R_MAIL
 	    "550 5.1.1 User unknown in local recipient table bad250 "
 	    "injected\r\n");
 	/* refused before validation: no job */
-	O.validate_reason = NULL;
+	O.validate = R(GD_STATUS_OK, NULL);
 	expect("MAIL FROM:<>\r\nRCPT TO:<b@other.org>\r\nRCPT TO:<>\r\n",
 	    R_MAIL "454 4.1.1 Error: Relay access denied: other.org\r\n"
 	    R_INVALID);
@@ -1132,10 +1176,12 @@ t_validate_flow(void)
 	CHECK(ev == SMTP_EV_VALIDATE && n == 14 + 25);
 	CHECK(H.s.state == SMTP_S_WAIT_VALIDATE && H.env.nrcpt == 1);
 	CHECK(smtp_input(&H.s, in + n, 10, &ev) == 0 && ev == SMTP_EV_NONE);
-	smtp_save_done(&H.s, "250 wrong state");	/* ignored */
-	smtp_validate_done(&H.s, "no such user");
+	O.save = R(GD_STATUS_OK, "250 wrong state");
+	smtp_save_done(&H.s, &O.save);			/* ignored */
+	O.validate = R(GD_STATUS_PERMFAIL, "no such user");
+	smtp_validate_done(&H.s, &O.validate);
 	CHECK(H.s.state == SMTP_S_COMMAND && H.env.nrcpt == 0);
-	smtp_validate_done(&H.s, NULL);			/* ignored */
+	smtp_validate_done(&H.s, &O.validate);		/* ignored */
 	collect();
 	CHECK_STR(H.out, R_MAIL "550 5.1.1 User unknown in local recipient "
 	    "table no such user\r\n");
@@ -1187,7 +1233,8 @@ t_output_room(void)
 	H.s.outlen = SMTP_OUT_MAX - SMTP_OUT_ROOM + 1;
 	CHECK(smtp_input(&H.s, "abc\r\n.\r\n", 8, &ev) == 8 &&
 	    ev == SMTP_EV_SAVE);
-	CHECK(smtp_save_done(&H.s, "250 ok") == SMTP_EV_NONE);
+	O.save = R(GD_STATUS_OK, "250 ok");
+	CHECK(smtp_save_done(&H.s, &O.save) == SMTP_EV_NONE);
 	CHECK(H.s.outlen == SMTP_OUT_MAX - SMTP_OUT_ROOM + 1 + 8);
 }
 
@@ -1304,7 +1351,7 @@ t_shutdown(void)
 	    42, &ev);
 	CHECK(ev == SMTP_EV_VALIDATE && n == 36);
 	CHECK(smtp_shutdown(&H.s) == SMTP_EV_NONE);
-	smtp_validate_done(&H.s, "");
+	smtp_validate_done(&H.s, &O.validate);
 	CHECK(smtp_shutdown(&H.s) == SMTP_EV_CLOSE);
 	collect();
 	CHECK_STR(H.out, R_MAIL R_RCPT R_421);
@@ -1339,18 +1386,18 @@ t_timeout(void)
 	/* in data: nothing stored, a 451 (SMTP-49), closed */
 	setup();
 	RUN_LIT(TX "abc\r\nde");
-	CHECK(H.env.data_len == 6);
+	CHECK(H.env.data.len == 6);
 	CHECK(smtp_timeout(&H.s) == SMTP_EV_CLOSE);
 	collect();
 	CHECK_STR(H.out, R_TX "451 4.3.0 Error: timeout exceeded\r\n");
-	CHECK(H.env.data_len == 0 && H.env.nrcpt == 0);
+	CHECK(H.env.data.len == 0 && H.env.nrcpt == 0);
 	CHECK(H.s.state == SMTP_S_CLOSING);
 	/* waiting for the backend: the envelope is not touched */
 	setup();
 	CHECK(smtp_input(&H.s, TX "abc\r\n.\r\n", strlen(TX) + 8, &ev) ==
 	    strlen(TX) + 8 && ev == SMTP_EV_SAVE);
 	CHECK(smtp_timeout(&H.s) == SMTP_EV_CLOSE);
-	CHECK(H.env.data_len == 4 && H.env.nrcpt == 1);
+	CHECK(H.env.data.len == 4 && H.env.nrcpt == 1);
 	collect();
 	CHECK_STR(H.out, R_TX);
 }
@@ -1364,7 +1411,7 @@ t_eof(void)
 	CHECK(smtp_eof(&H.s, "read: connection reset\r\n") == SMTP_EV_CLOSE);
 	collect();
 	CHECK_STR(H.out, R_TX "451 4.3.0 Error: read: connection reset\r\n");
-	CHECK(H.env.data_len == 0 && !H.s.in_tx);
+	CHECK(H.env.data.len == 0 && !H.s.in_tx);
 	setup();
 	RUN_LIT(TX "a\n.\n");	/* not an end */
 	CHECK(smtp_eof(&H.s, NULL) == SMTP_EV_CLOSE);
@@ -1423,11 +1470,17 @@ t_random_input(void)
 		"\r\n", "\n", ".", "\r", "..", "xyz", "\0", "\xff", "<", ">",
 		" ", "\"", "@", "[", "]", "\r\n.\n", "\n.\r\n", "MAIL FROM:<"
 	};
-	static const char *const reasons[] = {
-		NULL, "", "no such user", "storage timeout"
+	static const struct {
+		enum gd_status	st;
+		const char	*text;
+	} reasons[] = {
+		{ GD_STATUS_OK, NULL }, { GD_STATUS_NONE, NULL },
+		{ GD_STATUS_PERMFAIL, "no such user" },
+		{ GD_STATUS_TEMPFAIL, "storage timeout" }
 	};
 	static char in[6000], ref[sizeof(H.out)];
 	size_t saved = 0, closed = 0;
+	unsigned k;
 	int iter, nsaved;
 
 	for (iter = 0; iter < 3000; iter++) {
@@ -1439,7 +1492,8 @@ t_random_input(void)
 		O.xclient = (int)rnd(2);
 		O.bare_lf_reject = (int)rnd(2);
 		O.have_validate = (int)rnd(2);
-		O.validate_reason = reasons[rnd(NELEM(reasons))];
+		k = rnd(NELEM(reasons));
+		O.validate = R(reasons[k].st, reasons[k].text);
 		while (len < sizeof(in) - 64 && rnd(150) != 0) {
 			if (rnd(10) < 7) {
 				t = line[rnd(NELEM(line))];

@@ -321,18 +321,18 @@ compressor_caches_zlib_of_text(void)
 		return;
 	env_init(&e);
 	CHECK(env_data_append(&e, data, strlen(data)) == 0);
-	CHECK(env_set_delivery_header(&e, "Delivered-To: x@y\n") == 0);
+	CHECK(gd_env_set_delivery_header(&e, "Delivered-To: x@y\n") == 0);
 	be_chain_run(c, &e, GD_TASK_SAVE, &res);
-	CHECK(res.ok && res.reply[0] == '\0');
-	z = env_get_value(&e, "zlib-compressor", &zl);
+	CHECK(res.status == GD_STATUS_OK && res.text[0] == '\0');
+	z = gd_env_value(&e, "zlib-compressor", &zl);
 	CHECK(z != NULL && zl > 2 && ((const unsigned char *)z)[0] == 0x78);
 	CHECK(z != NULL && uncompress(out, &outlen, z, (uLong)zl) == Z_OK);
 	CHECK(outlen == 18 + strlen(data));
 	CHECK(memcmp(out, "Delivered-To: x@y\n", 18) == 0);
 	CHECK(memcmp(out + 18, data, strlen(data)) == 0);
 	/* the data buffer is untouched */
-	CHECK(e.data_len == strlen(data) && memcmp(e.data, data,
-	    e.data_len) == 0);
+	CHECK(e.data.len == strlen(data) && memcmp(e.data.p, data,
+	    e.data.len) == 0);
 	env_free(&e);
 	CHECK(be_chain_shutdown(c, err, sizeof(err)) == 0);
 	be_chain_free(c);
@@ -355,22 +355,22 @@ wildcard_every_recipient(void)
 	env_init(&e);
 	rcpt(&e, "u", "A.TEST");
 	be_chain_run(c, &e, GD_TASK_VALIDATE, &res);
-	CHECK(res.ok && res.error[0] == '\0');
+	CHECK(res.status == GD_STATUS_OK && res.text[0] == '\0');
 	rcpt(&e, "u", "q.b.test");
 	rcpt(&e, "u", "c1.test");
 	rcpt(&e, "u", "y.test");
 	be_chain_run(c, &e, GD_TASK_VALIDATE, &res);
-	CHECK(res.ok && res.error[0] == '\0');
+	CHECK(res.status == GD_STATUS_OK && res.text[0] == '\0');
 	rcpt(&e, "u", "b.test");
 	be_chain_run(c, &e, GD_TASK_VALIDATE, &res);
-	CHECK(!res.ok && strcmp(res.error, "no such user") == 0);
+	CHECK(res.status != GD_STATUS_OK && strcmp(res.text, "no such user") == 0);
 	env_pop_rcpt(&e);
 	rcpt(&e, "u", "z.test");
 	be_chain_run(c, &e, GD_TASK_VALIDATE, &res);
-	CHECK(!res.ok && strcmp(res.error, "no such user") == 0);
+	CHECK(res.status != GD_STATUS_OK && strcmp(res.text, "no such user") == 0);
 	/* save is not its business */
 	be_chain_run(c, &e, GD_TASK_SAVE, &res);
-	CHECK(res.ok);
+	CHECK(res.status == GD_STATUS_OK);
 	env_free(&e);
 	CHECK(be_chain_shutdown(c, err, sizeof(err)) == 0);
 	be_chain_free(c);

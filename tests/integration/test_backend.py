@@ -49,6 +49,35 @@ def save_timeout_451_then_session_continues():
 
 
 @test
+def sleeping_debugger_never_blocks_the_loop():
+    """A chain of HeadersParser|Debugger computes only - unless the
+    Debugger sleeps: then it must run on a worker, never on the I/O loop
+    (which would keep every other client waiting).  With one I/O loop,
+    another client's 220 and NOOP come at once while a message is being
+    saved for 2 s, and the sleeping save still gets its 250."""
+    d = Daemon(overrides={"io_threads": 1, "backend_config": {
+        "save_process": "HeadersParser|Debugger", "sleep_seconds": 2}})
+    with d.client() as c:
+        start_data(c)
+        c.send(b"Subject: slow\r\n\r\nslow\r\n.\r\n")
+        time.sleep(0.3)     # the save has started and sleeps
+        t1 = time.monotonic()
+        with d.client(greet=False) as c2:
+            r = c2.reply1(timeout=5)
+            el = time.monotonic() - t1
+            check(r.startswith("220 "), "greeting %r" % r)
+            check(el < 0.2, "the second client's 220 took %.2fs" % el)
+            t2 = time.monotonic()
+            c2.expect("NOOP", "250 2.0.0 OK")
+            check(time.monotonic() - t2 < 0.2, "NOOP of another client "
+                  "took %.2fs" % (time.monotonic() - t2))
+        r = c.reply1(timeout=6)
+        check(re.fullmatch(QUEUED_RE, r) is not None, "save %r" % r)
+        c.expect("QUIT", "221 2.0.0 Bye")
+    d.stop()
+
+
+@test
 def processor_fault_storage_failed():
     d = Daemon(overrides={"backend_config": {"sleep_seconds": 1}})
     with d.client() as c:

@@ -517,6 +517,75 @@ def row_313_reply_injection():
 
 
 @test
+def outcome_classes_after_data():
+    """One save per outcome class of the Spec9 processor: the reply comes
+    from the class; a text that is a whole reply of that class is sent as
+    it is, any other text fills the class's reply, and a failure can never
+    be answered with a success code."""
+    d = host_daemon()
+    with d.client() as c:
+        one_message(c, "temp@example.com",
+                    "451 4.3.0 Error: storage not available")
+        one_message(c, "digits@example.com",
+                    "451 4.7.1 Spec9: error text with its own code")
+        one_message(c, "fake@example.com", "451 4.3.0 Error: 250 2.0.0 OK")
+        one_message(c, "perm@example.com", "554 5.5.0 Error: storage failed")
+        one_message(c, "text@example.com", "554 5.5.0 Error: disk on fire")
+        one_message(c, "none@example.com", "554 5.5.0 Error: no response "
+                    "from backend - processor did not return a result or "
+                    "an error")
+        one_message(c, "done@example.com", "250 2.0.0 OK: kept as 42")
+        one_message(c, "test@example.com", "^" + QUEUED_RE)
+        transcript(c, b"QUIT\r\n", ["221 2.0.0 Bye"])
+    # Spec9 stopped the chain for all but the last: MailDir never ran
+    for who in ("temp", "fake", "perm", "none", "done"):
+        check(not os.path.exists(d.maildir(who)), "%s stored" % who)
+    check(len(d.messages("test")) == 1, "queued message not stored")
+    d.stop()
+
+
+@test
+def outcome_classes_after_rcpt():
+    """One validation per outcome class of the Spec9 processor."""
+    d = host_daemon(validate_process="Spec9")
+    with d.client() as c:
+        transcript(c, b"MAIL FROM:<a@b.c>\r\n", ["250 2.1.0 OK"])
+        for rcpt, want in (
+                ("vtemp", "451 4.3.0 Error: storage not available"),
+                ("busy", "451 4.3.0 Error: storage too busy"),
+                ("vperm", "550 5.1.1 User unknown in local recipient "
+                 "table no such user"),
+                ("refuse", "553 5.7.1 Spec9: not here"),
+                ("vnone", "451 4.3.0 Error: storage error"),
+                ("test", "250 2.1.5 OK")):
+            transcript(c, b"RCPT TO:<%s@example.com>\r\n" % rcpt.encode(),
+                       [want])
+        # only the accepted recipient is left
+        transcript(c, b"DATA\r\n", [DATA_REPLY_354])
+        c.send(b"Subject: x\r\n\r\nx\r\n.\r\n")
+        r = c.readline()
+        check(re.fullmatch(QUEUED_RE, r), "save %r" % r)
+        transcript(c, b"QUIT\r\n", ["221 2.0.0 Bye"])
+    check(len(d.messages("test")) == 1, "message not stored")
+    check(not os.path.exists(d.maildir("vtemp")), "refused rcpt stored")
+    d.stop()
+
+
+@test
+def slow_inline_chain_obeys_save_timeout():
+    """Spec9 is nonblocking, so its chain runs on the I/O loop; when it
+    takes longer than gw_save_timeout the client gets the timeout reply,
+    as for a worker's run, never the 250."""
+    d = host_daemon(save_process="Spec9", gw_save_timeout="300ms")
+    with d.client() as c:
+        one_message(c, "spin@example.com",
+                    "451 4.3.0 Error: transaction timeout")
+        one_message(c, "test@example.com", "^" + QUEUED_RE)
+        transcript(c, b"QUIT\r\n", ["221 2.0.0 Bye"])
+    d.stop()
+
+
+@test
 def row_550_451_rcpt_rejected():
     d = host_daemon(validate_process="Spec9")
     with d.client() as c:
