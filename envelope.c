@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bearssl.h>
+
 #include "envelope.h"
 
 
@@ -197,6 +199,69 @@ env_data_append(struct gd_envelope *e, const char *p, size_t n)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- spare buffers and queued ids (envelope.h) ---- */
+
+void
+env_spare_put(struct env_spares *sp, struct gd_envelope *e, int64_t now)
+{
+	if (e->data.cap <= ENV_KEEP_DATA || sp->n == ENV_SPARE_MAX ||
+	    e->data.cap > ENV_SPARE_BYTES - sp->bytes)
+		return;
+	sp->buf[sp->n] = e->data.p;
+	sp->cap[sp->n++] = e->data.cap;
+	sp->bytes += e->data.cap;
+	sp->used = now;
+	buf_init(&e->data, e->data.max);
+}
+
+void
+env_spare_lend(struct env_spares *sp, struct gd_envelope *e, int64_t now)
+{
+	if (sp->n == 0 || e->data.cap > ENV_KEEP_DATA)
+		return;
+	buf_free(&e->data);
+	e->data.p = sp->buf[--sp->n];
+	e->data.cap = sp->cap[sp->n];
+	e->data.p[0] = '\0';
+	sp->bytes -= e->data.cap;
+	sp->used = now;
+}
+
+void
+env_spare_trim(struct env_spares *sp, int64_t now)
+{
+	if (sp->n == 0 || now - sp->used < ENV_SPARE_IDLE)
+		return;
+	while (sp->n > 0)
+		free(sp->buf[--sp->n]);
+	sp->bytes = 0;
+}
+
+void
+env_make_queued_id(struct gd_envelope *e, time_t now,
+    unsigned long long counter, unsigned loop)
+{
+	static const char hex[] = "0123456789abcdef";
+	br_sha256_context h;
+	unsigned char out[32];
+	char buf[64], *p = buf;
+	int i;
+
+	/* "%llx%llx%llx%x" without snprintf's cost */
+	p = gd_hex(p, (unsigned long long)now);
+	p = gd_hex(p, (unsigned long long)e->client_id);
+	p = gd_hex(p, counter);
+	p = gd_hex(p, (unsigned long long)loop);
+	br_sha256_init(&h);
+	br_sha256_update(&h, buf, (size_t)(p - buf));
+	br_sha256_out(&h, out);
+	for (i = 0; i < 6; i++) {
+		e->queued_id[2 * i] = hex[out[26 + i] >> 4];
+		e->queued_id[2 * i + 1] = hex[out[26 + i] & 15];
+	}
+	e->queued_id[12] = '\0';
 }
 
 /* ---- public accessors (guerrilla.h, API-11) ---- */

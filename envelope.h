@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "buf.h"
 #include "guerrilla.h"
@@ -82,6 +83,46 @@ struct gd_envelope {
 	struct env_value	*values;
 	size_t			nvalues;
 };
+
+/*
+ * Spare message buffers.  A message bigger than ENV_KEEP_DATA grows its
+ * own buffer, which env_reset frees after the transaction; the allocator
+ * then hands the pages back, and the next big message faults every page
+ * in again and grows by doubling copies (together about half the CPU of a
+ * flood of 1 MiB messages).  So each I/O loop keeps the buffers of saved
+ * messages as spares, bounded in number and bytes, lends one to each
+ * session that starts DATA, and frees them all once none was used for
+ * ENV_SPARE_IDLE ms: a burst reuses its memory, an idle daemon does not
+ * hold it.  A set belongs to one loop and is used by its thread alone.
+ */
+#define ENV_SPARE_MAX	8		/* buffers a set keeps ... */
+#define ENV_SPARE_BYTES	(4u << 20)	/* ... at most this much of them ... */
+#define ENV_SPARE_IDLE	5000		/* ... freed after this many ms unused */
+
+struct env_spares {
+	char	*buf[ENV_SPARE_MAX];
+	size_t	 cap[ENV_SPARE_MAX];
+	int	 n;
+	size_t	 bytes;
+	int64_t	 used;		/* last lend or put, ms (monotonic) */
+};
+
+/* env_spare_put - keep the saved message's big buffer (e's body is then
+ * empty); env_spare_lend - a session starts DATA: give it a spare, if any;
+ * env_spare_trim - free them all once unused for ENV_SPARE_IDLE (now =
+ * INT64_MAX: at exit). */
+void	env_spare_put(struct env_spares *sp, struct gd_envelope *e,
+	    int64_t now);
+void	env_spare_lend(struct env_spares *sp, struct gd_envelope *e,
+	    int64_t now);
+void	env_spare_trim(struct env_spares *sp, int64_t now);
+
+/* env_make_queued_id - e->queued_id = the last 6 bytes of SHA-256 over
+ * the hex text of now, the client id, counter and loop, as 12 lower-case
+ * hex characters: unique enough to find a message in the logs, cheap
+ * enough for every message. */
+void	env_make_queued_id(struct gd_envelope *e, time_t now,
+	    unsigned long long counter, unsigned loop);
 
 void	env_init(struct gd_envelope *e);
 /* env_reset - clear the transaction (ENV-04); keeps buffers' capacity

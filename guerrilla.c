@@ -412,7 +412,8 @@ gd_start(struct gd_daemon *d, char **errs)
 		goto fail;
 	/* Bind first, write the pid file, then drop privileges (CFG-07a),
 	 * so that processors' init runs as the unprivileged user. */
-	if ((d->srv = srv_new(d->cfg, d->log, err, sizeof(err))) == NULL) {
+	if ((d->srv = srv_new(d->cfg, d->log, gd_version(), err,
+	    sizeof(err))) == NULL) {
 		log_err(d->log, "Error(s) when creating new server(s)");
 		goto fail;
 	}

@@ -19,8 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bearssl.h>
-
 #include "backend.h"
 #include "config.h"
 #include "envelope.h"
@@ -79,32 +77,6 @@ peer_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
 }
 
 
-/* queued_id - ENV-09: last 6 bytes of SHA-256(hex time, hex client id,
- * hex message counter, loop number) as 12 lower-case hex characters. */
-static void
-queued_id(struct srv_loop *lp, struct srv_conn *c)
-{
-	static const char hex[] = "0123456789abcdef";
-	br_sha256_context h;
-	unsigned char out[32];
-	char buf[64], *p = buf;
-	int i;
-
-	/* "%llx%llx%llx%x" without snprintf's cost */
-	p = gd_hex(p, (unsigned long long)time(NULL));
-	p = gd_hex(p, (unsigned long long)c->env.client_id);
-	p = gd_hex(p, (unsigned long long)++lp->msg_counter);
-	p = gd_hex(p, (unsigned long long)(unsigned)lp->idx);
-	br_sha256_init(&h);
-	br_sha256_update(&h, buf, (size_t)(p - buf));
-	br_sha256_out(&h, out);
-	for (i = 0; i < 6; i++) {
-		c->env.queued_id[2 * i] = hex[out[26 + i] >> 4];
-		c->env.queued_id[2 * i + 1] = hex[out[26 + i] & 15];
-	}
-	c->env.queued_id[12] = '\0';
-}
-
 /* trace - LOG-04: every command and reply at debug level (log_msg
  * escapes the client's bytes, LOG-05).  The level is read each time: a
  * reload may change it under a live session. */
@@ -152,54 +124,53 @@ pool_put(struct srv_loop *lp, char *b)
 		free(b);
 }
 
-/* Message buffers.  A message bigger than ENV_KEEP_DATA grows its own
- * buffer, which the envelope frees after the transaction; the allocator
- * then hands the pages back, and the next big message faults every page in
- * again, and grows it by doubling copies (together about half the CPU of
- * a flood of 1 MiB messages).  So a loop keeps the buffers of finished
- * messages as spares, bounded in number and bytes, lends one to each
- * session that starts DATA, and frees them all once none was used for
- * SRV_SPARE_IDLE ms: a burst reuses its memory, an idle daemon does not
- * hold it. */
+/* ---- generations ---- */
 
-/* spare_put - keep a saved message's big buffer instead of freeing it. */
 static void
-spare_put(struct srv_loop *lp, struct gd_envelope *e, int64_t now)
+gen_free(struct srv_gen *g)
 {
-	if (e->data.cap <= ENV_KEEP_DATA || lp->nspare == SRV_SPARE_MAX ||
-	    e->data.cap > SRV_SPARE_BYTES - lp->spare_bytes)
+	size_t i;
+
+	if (g == NULL)
 		return;
-	lp->spare[lp->nspare] = e->data.p;
-	lp->spare_cap[lp->nspare++] = e->data.cap;
-	lp->spare_bytes += e->data.cap;
-	lp->spare_used = now;
-	buf_init(&e->data, e->data.max);
+	if (g->tls != NULL)
+		for (i = 0; i < g->app->nservers; i++)
+			tls_ctx_free(g->tls[i]);
+	free(g->tls);
+	cfg_drop(g->app);
+	free(g);
 }
 
-/* spare_lend - a session starts DATA: give it a spare, if there is one. */
-static void
-spare_lend(struct srv_loop *lp, struct gd_envelope *e)
+struct srv_gen *
+srv_gen_hold(struct srv *s, struct srv_gen *g)
 {
-	if (lp->nspare == 0 || e->data.cap > ENV_KEEP_DATA)
-		return;
-	buf_free(&e->data);
-	e->data.p = lp->spare[--lp->nspare];
-	e->data.cap = lp->spare_cap[lp->nspare];
-	e->data.p[0] = '\0';
-	lp->spare_bytes -= e->data.cap;
-	lp->spare_used = gd_now_ms();
+	pthread_mutex_lock(&s->amu);
+	g->refs++;
+	pthread_mutex_unlock(&s->amu);
+	return g;
 }
 
-/* spare_trim - all spares go once they were unused for a while (or at
- * exit: now = INT64_MAX). */
-static void
-spare_trim(struct srv_loop *lp, int64_t now)
+/* srv_gen_drop - the last reference frees it (on whichever thread). */
+void
+srv_gen_drop(struct srv *s, struct srv_gen *g)
 {
-	if (lp->nspare == 0 || now - lp->spare_used < SRV_SPARE_IDLE)
+	long left;
+
+	if (g == NULL)
 		return;
-	while (lp->nspare > 0)
-		free(lp->spare[--lp->nspare]);
-	lp->spare_bytes = 0;
+	pthread_mutex_lock(&s->amu);
+	left = --g->refs;
+	pthread_mutex_unlock(&s->amu);
+	if (left == 0)
+		gen_free(g);
+}
+
+/* srv_ctl_poke - wake a loop so it reads the shared flags. */
+void
+srv_ctl_poke(struct srv_loop *lp)
+{
+	while (write(lp->ctl[1], "c", 1) < 0 && errno == EINTR)
+		;
 }
 
 /* ---- connections ---- */
@@ -329,7 +300,8 @@ submit(struct srv_loop *lp, struct srv_conn *c, enum gd_task task)
 	c->job.owner = c;
 	c->job.doneq = &lp->dq;
 	if (task == GD_TASK_SAVE)
-		queued_id(lp, c);
+		env_make_queued_id(&c->env, time(NULL), ++lp->msg_counter,
+		    (unsigned)lp->idx);
 	if (be_run_inline(lp->s->be, lp->idx, &c->job)) {
 		/* a nonblocking chain ran right here */
 		if (c->job.timed_out)
@@ -506,7 +478,7 @@ conn_run(struct srv_loop *lp, struct srv_conn *c)
 
 		off += used;
 		if (c->smtp.state == SMTP_S_DATA && c->env.data.len == 0)
-			spare_lend(lp, &c->env);
+			env_spare_lend(&lp->spares, &c->env, gd_now_ms());
 		if (c->smtp.line_done) {
 			c->smtp.line_done = 0;
 			conn_touch(c);
@@ -753,7 +725,7 @@ accept_clients(struct srv_loop *lp, struct srv_listener *l)
 		c->env.server_iface = l->cfg->listen_interface;
 		smtp_init(&c->smtp, l->cfg, &c->env, relay_allowed, s,
 		    be_has_validate(s->be));
-		c->smtp.version = gd_version();
+		c->smtp.version = s->version;
 		c->smtp.trace = trace;
 		c->smtp.trace_arg = c;
 		if (l->cfg->xclient_on) {
@@ -849,7 +821,7 @@ job_finish(struct srv_conn *c)
 		if (r->status != GD_STATUS_OK && r->detail[0] != '\0')
 			log_err(c->l->log, "save failed for client id %llu: %s",
 			    (unsigned long long)c->env.client_id, r->detail);
-		spare_put(c->lp, &c->env, gd_now_ms());	/* saved: done with it */
+		env_spare_put(&c->lp->spares, &c->env, gd_now_ms());	/* saved: done with it */
 		if (smtp_save_done(&c->smtp, r) == SMTP_EV_CLOSE)
 			c->closing = 1;
 	} else {
@@ -1120,7 +1092,7 @@ srv_loop_main(void *arg)
 		int timeout, rc, polls_ls;
 
 		loop_sweep(lp, now, &next);
-		spare_trim(lp, now);
+		env_spare_trim(&lp->spares, now);
 		if (lp->stopping && lp->nc == 0)
 			break;
 
@@ -1244,7 +1216,7 @@ srv_loop_clear(struct srv *s, struct srv_loop *lp)
 	}
 	while (lp->npool > 0)
 		free(lp->pool[--lp->npool]);
-	spare_trim(lp, INT64_MAX);
+	env_spare_trim(&lp->spares, INT64_MAX);
 	free(lp->c);
 	free(lp->pfd);
 	if (lp->ctl[0] >= 0) {

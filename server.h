@@ -22,12 +22,13 @@ struct logger;
 
 struct srv;
 
-/* srv_new - bind a listener for every enabled server of app (SMTP-01),
- * before privileges are dropped.  app is a shared config (cfg_share); the
- * srv takes a reference.  log is borrowed and must outlive the srv.  NULL
- * with every error in err ("\n"-separated) when one cannot listen. */
+/* srv_new - bind a listener for every enabled server of app, before
+ * privileges are dropped.  app is a shared config (cfg_share); the srv
+ * takes a reference.  log and version (the greeting's) are borrowed and
+ * must outlive the srv.  NULL with every error in err ("\n"-separated)
+ * when one cannot listen. */
 struct srv	*srv_new(struct cfg_app *app, struct logger *log,
-		    char *err, size_t errlen);
+		    const char *version, char *err, size_t errlen);
 /* srv_start - run the poll loops (app io_threads, 0 = online CPUs) on new
  * threads, feeding backend b (borrowed; it must outlive its use: see
  * srv_reload). */

@@ -118,47 +118,6 @@ listen_on(const char *iface, char *err, size_t errlen)
 	return fd;
 }
 
-/* ---- generations ---- */
-
-static void
-gen_free(struct srv_gen *g)
-{
-	size_t i;
-
-	if (g == NULL)
-		return;
-	if (g->tls != NULL)
-		for (i = 0; i < g->app->nservers; i++)
-			tls_ctx_free(g->tls[i]);
-	free(g->tls);
-	cfg_drop(g->app);
-	free(g);
-}
-
-struct srv_gen *
-srv_gen_hold(struct srv *s, struct srv_gen *g)
-{
-	pthread_mutex_lock(&s->amu);
-	g->refs++;
-	pthread_mutex_unlock(&s->amu);
-	return g;
-}
-
-/* srv_gen_drop - the last reference frees it (on whichever thread). */
-void
-srv_gen_drop(struct srv *s, struct srv_gen *g)
-{
-	long left;
-
-	if (g == NULL)
-		return;
-	pthread_mutex_lock(&s->amu);
-	left = --g->refs;
-	pthread_mutex_unlock(&s->amu);
-	if (left == 0)
-		gen_free(g);
-}
-
 /* errs_add - append one line to a "\n"-separated error list. */
 static void
 errs_add(char *err, size_t errlen, size_t *used, const char *msg)
@@ -221,7 +180,7 @@ gen_new(struct srv *s, struct cfg_app *app, char *err, size_t errlen,
 		}
 	}
 	if (failed) {
-		gen_free(g);
+		srv_gen_drop(s, g);	/* the only reference: frees it */
 		return NULL;
 	}
 	return g;
@@ -315,14 +274,6 @@ deadline_in(struct timespec *ts, long ms)
 	}
 }
 
-/* srv_ctl_poke - wake a loop so it reads the shared flags. */
-void
-srv_ctl_poke(struct srv_loop *lp)
-{
-	while (write(lp->ctl[1], "c", 1) < 0 && errno == EINTR)
-		;
-}
-
 /* srv_pause - stop every loop at a safe point (loop_ctl) so the control
  * thread may change what they share; -1 when a loop did not come within
  * ms (then nothing is paused). */
@@ -367,7 +318,8 @@ srv_resume(struct srv *s)
 /* ---- lifecycle ---- */
 
 struct srv *
-srv_new(struct cfg_app *app, struct logger *log, char *err, size_t errlen)
+srv_new(struct cfg_app *app, struct logger *log, const char *version,
+    char *err, size_t errlen)
 {
 	struct srv *s;
 	size_t i, used = 0;
@@ -382,6 +334,7 @@ srv_new(struct cfg_app *app, struct logger *log, char *err, size_t errlen)
 		return NULL;
 	}
 	s->log = log;
+	s->version = version;
 	pthread_mutex_init(&s->amu, NULL);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
@@ -650,7 +603,7 @@ srv_reload(struct srv *s, struct cfg_app *app, struct backend *nb,
 			if (plan[i].newlog_own)
 				log_close(plan[i].newlog);
 		}
-		gen_free(gen);
+		srv_gen_drop(s, gen);	/* ours was the last reference */
 		free(plan);
 		free(nls);
 		return -1;

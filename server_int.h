@@ -55,9 +55,6 @@
 #define SRV_LOOPS_MAX	64	/* io_threads bound */
 #define SRV_BUF		8192	/* pooled buffers: input and replies */
 #define SRV_POOL_MAX	64	/* buffers a loop keeps for reuse */
-#define SRV_SPARE_MAX	8	/* big message buffers a loop keeps ... */
-#define SRV_SPARE_BYTES	(4u << 20)	/* ... at most this much of them ... */
-#define SRV_SPARE_IDLE	5000	/* ... and frees after this many ms unused */
 #define SRV_WINDOW_US	100000	/* loops measure how busy they are per 100 ms */
 #define SRV_SPILL_ON	900	/* srv_spill: loop 0 busy 90%: all accept */
 #define SRV_SPILL_OFF	500	/* ... until all loops together are busy 50% */
@@ -132,14 +129,10 @@ struct srv_loop {
 	size_t			nc, capc;
 	struct pollfd		*pfd;
 	size_t			cappfd;
-	uint64_t		msg_counter;	/* ENV-09 */
+	uint64_t		msg_counter;	/* for queued ids */
 	char			*pool[SRV_POOL_MAX];	/* free buffers */
 	int			npool;
-	char			*spare[SRV_SPARE_MAX];	/* message buffers */
-	size_t			spare_cap[SRV_SPARE_MAX];
-	int			nspare;
-	size_t			spare_bytes;
-	int64_t			spare_used;	/* last get or put, ms */
+	struct env_spares	spares;		/* big message buffers */
 	int64_t			paused_until;	/* EMFILE back-off */
 	int			stopping;	/* loop-local copy of stop_req */
 	int			accepting;	/* polls the listeners: loop 0
@@ -154,6 +147,7 @@ struct srv {
 	struct srv_gen		*cur;		/* the current generation */
 	struct backend		*be;
 	struct logger		*log;
+	const char		*version;	/* for the greeting */
 	struct srv_listener	**ls;		/* live listeners */
 	size_t			nls;
 	struct srv_listener	**dead;		/* closed, sessions may remain */
@@ -174,12 +168,12 @@ struct srv {
 	int64_t			spill_at;	/* when spill last changed, us */
 };
 
-/* server_ctl.c, for the loops */
+/* All in server.c: server_ctl.c calls down into the loops' file, and
+ * server.c never calls server_ctl.c (no circle between the two). */
 struct srv_gen	*srv_gen_hold(struct srv *s, struct srv_gen *g);
+/* srv_gen_drop - the last reference frees it (on whichever thread). */
 void		 srv_gen_drop(struct srv *s, struct srv_gen *g);
 void		 srv_ctl_poke(struct srv_loop *lp);	/* wake: flags */
-
-/* server.c, for the control thread */
 void		*srv_loop_main(void *arg);	/* a loop's thread */
 void		 srv_loop_clear(struct srv *s, struct srv_loop *lp);
 
