@@ -51,7 +51,7 @@ LIBOBJS = $(CORE_OBJS) $(TLS_OBJS) $(PROC_OBJS) $(STORE_OBJS)
 
 TESTS = tests/t_json tests/t_config tests/t_smtp tests/t_mime tests/t_proc \
 	tests/t_proxy tests/t_api tests/t_sql tests/t_store tests/t_tls \
-	tests/t_reload tests/t_server
+	tests/t_reload tests/t_server tests/t_example
 
 all: guerrillad libguerrilla.a
 
@@ -120,6 +120,13 @@ deps-build:
 deps-test:
 	@CC='$(CC)' sh tests/deps.sh test
 
+# An out-of-tree processor (guerrilla.h only) and its byte-for-byte test.
+examples/stamp.o: examples/stamp.c guerrilla.h .flags
+	$(CC) $(ALL_CFLAGS) -c -o $@ examples/stamp.c
+tests/t_example: tests/t_example.c tests/t.h examples/stamp.o libguerrilla.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/t_example.c \
+	    examples/stamp.o libguerrilla.a $(LIBS)
+
 examples/embed: examples/embed.c guerrilla.h libguerrilla.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ examples/embed.c libguerrilla.a $(LIBS)
 
@@ -184,7 +191,7 @@ install: guerrillad libguerrilla.a
 
 clean:
 	rm -f guerrillad guerrillad-static guerrillad.o libguerrilla.a $(LIBOBJS) $(TESTS) .flags
-	rm -f examples/embed tests/spec9_host
+	rm -f examples/embed examples/stamp.o tests/spec9_host
 	rm -rf tests/tmp
 
 .PHONY: all test test-nodeps run install clean deps-build deps-test FORCE

@@ -157,6 +157,40 @@ gd_publish(struct gd_daemon *d, const char *event, const void *payload)
 	}
 }
 
+/* publish_app / publish_server - an event of the daemon's own, with its
+ * public payload (guerrilla.h) made from the config. */
+static void
+publish_app(struct gd_daemon *d, const char *ev, const struct cfg_app *a)
+{
+	struct gd_config_event p;
+
+	p.log_file = a->log_file;
+	p.log_level = a->log_level;
+	p.pid_file = a->pid_file != NULL ? a->pid_file : "";
+	p.allowed_hosts = (const char *const *)a->allowed_hosts;
+	p.nallowed_hosts = a->nallowed_hosts;
+	p.nservers = a->nservers;
+	gd_publish(d, ev, &p);
+}
+
+static void
+publish_server(struct gd_daemon *d, const char *ev,
+    const struct cfg_server *s)
+{
+	struct gd_server_event p;
+
+	p.listen_interface = s->listen_interface;
+	p.host_name = s->host_name;
+	p.is_enabled = s->is_enabled;
+	p.max_size = s->max_size;
+	p.timeout = s->timeout;
+	p.max_clients = s->max_clients;
+	p.log_file = s->log_file;
+	p.start_tls_on = s->tls.start_tls_on;
+	p.tls_always_on = s->tls.tls_always_on;
+	gd_publish(d, ev, &p);
+}
+
 int
 gd_add_processor(struct gd_daemon *d, const struct gd_processor *p)
 {
@@ -274,14 +308,14 @@ gd_reopen_logs(struct gd_daemon *d)
 
 	if (d->cfg == NULL)
 		return 0;
-	gd_publish(d, GD_EV_REOPEN_LOG_FILE, d->cfg);
+	publish_app(d, GD_EV_REOPEN_LOG_FILE, d->cfg);
 	if (log_reopen(d->log, err, sizeof(err)) != 0) {
 		log_err(d->log, "%s", err);
 		rc = -1;
 	}
 	for (i = 0; i < d->cfg->nservers; i++)
 		if (d->cfg->servers[i].is_enabled)
-			gd_publish(d, GD_EV_SERVER_REOPEN_LOG_FILE,
+			publish_server(d, GD_EV_SERVER_REOPEN_LOG_FILE,
 			    &d->cfg->servers[i]);
 	if (d->srv != NULL && srv_reopen_logs(d->srv) != 0)
 		rc = -1;
@@ -491,18 +525,18 @@ publish_changes(struct gd_daemon *d, const struct cfg_app *o,
 	size_t i;
 
 	if (!json_equal(o->backend_config, n->backend_config))
-		gd_publish(d, GD_EV_BACKEND_CONFIG, n);
+		publish_app(d, GD_EV_BACKEND_CONFIG, n);
 	if (!app_equal(o, n))
-		gd_publish(d, GD_EV_NEW_CONFIG, n);
+		publish_app(d, GD_EV_NEW_CONFIG, n);
 	if (!cfg_strv_equal(o->allowed_hosts, o->nallowed_hosts,
 	    n->allowed_hosts, n->nallowed_hosts))
-		gd_publish(d, GD_EV_ALLOWED_HOSTS, n);
+		publish_app(d, GD_EV_ALLOWED_HOSTS, n);
 	if (!cfg_str_equal(o->pid_file, n->pid_file))
-		gd_publish(d, GD_EV_PID_FILE, n);
+		publish_app(d, GD_EV_PID_FILE, n);
 	if (!cfg_str_equal(o->log_file, n->log_file))
-		gd_publish(d, GD_EV_LOG_FILE, n);
+		publish_app(d, GD_EV_LOG_FILE, n);
 	if (o->log_level != n->log_level)
-		gd_publish(d, GD_EV_LOG_LEVEL, n);
+		publish_app(d, GD_EV_LOG_LEVEL, n);
 	for (i = 0; i < n->nservers; i++) {
 		const struct cfg_server *ns = &n->servers[i];
 		const struct cfg_server *os = find_server(o,
@@ -510,30 +544,30 @@ publish_changes(struct gd_daemon *d, const struct cfg_app *o,
 		int tls_same;
 
 		if (os == NULL) {
-			gd_publish(d, GD_EV_SERVER_NEW, ns);
+			publish_server(d, GD_EV_SERVER_NEW, ns);
 			continue;
 		}
 		tls_same = cfg_tls_equal(&os->tls, &ns->tls);
 		if (!tls_same || !cfg_server_equal(os, ns))
-			gd_publish(d, GD_EV_SERVER_UPDATE, ns);
+			publish_server(d, GD_EV_SERVER_UPDATE, ns);
 		if (os->is_enabled != ns->is_enabled) {
-			gd_publish(d, ns->is_enabled ? GD_EV_SERVER_START :
+			publish_server(d, ns->is_enabled ? GD_EV_SERVER_START :
 			    GD_EV_SERVER_STOP, ns);
 			continue;
 		}
-		gd_publish(d, cfg_str_equal(os->log_file, ns->log_file) ?
+		publish_server(d, cfg_str_equal(os->log_file, ns->log_file) ?
 		    GD_EV_SERVER_REOPEN_LOG_FILE : GD_EV_SERVER_NEW_LOG_FILE,
 		    ns);
 		if (os->timeout != ns->timeout)
-			gd_publish(d, GD_EV_SERVER_TIMEOUT, ns);
+			publish_server(d, GD_EV_SERVER_TIMEOUT, ns);
 		if (os->max_clients != ns->max_clients)
-			gd_publish(d, GD_EV_SERVER_MAX_CLIENTS, ns);
+			publish_server(d, GD_EV_SERVER_MAX_CLIENTS, ns);
 		if (!tls_same)
-			gd_publish(d, GD_EV_SERVER_TLS_CONFIG, ns);
+			publish_server(d, GD_EV_SERVER_TLS_CONFIG, ns);
 	}
 	for (i = 0; i < o->nservers; i++)
 		if (find_server(n, o->servers[i].listen_interface) == NULL)
-			gd_publish(d, GD_EV_SERVER_REMOVE, &o->servers[i]);
+			publish_server(d, GD_EV_SERVER_REMOVE, &o->servers[i]);
 }
 
 /* reload_fail - OPS-08: log every error, keep running unchanged. */

@@ -412,11 +412,36 @@ void	gd_set_log_hook(struct gd_daemon *d, gd_log_hook_fn fn, void *user,
 #define GD_EV_SERVER_MAX_CLIENTS	"server_change:max_clients"
 #define GD_EV_SERVER_TLS_CONFIG		"server_change:tls_config"
 
-/* An event callback.  payload: for config_change events the app config,
- * for server_change events the server's config (opaque here; NULL when
- * published by the program with no payload).  Runs on the thread that
- * publishes: the daemon's control path (the caller of gd_reopen_logs,
- * gd_start, ...), never a worker. */
+/* The payload of the daemon's config_change events: the config it runs
+ * with from now on.  Valid during the callback only. */
+struct gd_config_event {
+	const char		*log_file;	/* "stderr", "off", a path */
+	int			 log_level;	/* GD_LOG_DEBUG .. GD_LOG_ERROR */
+	const char		*pid_file;	/* "" = none */
+	const char *const	*allowed_hosts;
+	size_t			 nallowed_hosts;
+	size_t			 nservers;
+};
+
+/* The payload of the daemon's server_change events: the server concerned
+ * (for remove_server, as it was).  Valid during the callback only. */
+struct gd_server_event {
+	const char	*listen_interface;	/* what names the server */
+	const char	*host_name;
+	int		 is_enabled;
+	long long	 max_size;
+	int		 timeout;		/* seconds */
+	int		 max_clients;
+	const char	*log_file;
+	int		 start_tls_on;
+	int		 tls_always_on;
+};
+
+/* An event callback.  payload: a struct gd_config_event for the daemon's
+ * config_change events, a struct gd_server_event for its server_change
+ * events, and whatever gd_publish was given for a program's own (NULL
+ * when none).  Runs on the thread that publishes: the daemon's control
+ * path (the caller of gd_reopen_logs, gd_start, ...), never a worker. */
 typedef void (*gd_event_fn)(struct gd_daemon *d, const char *event,
     const void *payload, void *user);
 /* gd_subscribe - call fn(user) for event; subscriptions made before

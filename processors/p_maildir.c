@@ -38,12 +38,20 @@
  *    rename preceded its start is covered by it, so with W workers on one
  *    Maildir about one directory fsync serves W messages.  An entry lives
  *    while a worker uses it, so the table is bounded by the workers.
+ *  - Stale files in tmp/: a crash (or kill -9) between create and rename
+ *    leaves a file in tmp/ that nobody renames.  As Maildir readers do,
+ *    a file in tmp/ neither written nor read (mtime, atime) for 36 hours
+ *    is removed: a mailbox's tmp/ is swept when a delivery to it finds that
+ *    it was not swept in the last hour, and at init for the mapped users.
+ *    The table of recently swept mailboxes is bounded (MD_SWEPT_MAX; the
+ *    oldest entry makes room), so it costs a lookup per delivery.
  */
 #include "compat.h"
 
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -59,6 +67,9 @@
 #define MD_PATH_MAX	4096
 #define MD_LOCAL_MAX	128	/* the longest local part RCPT accepts */
 #define MD_SHARED_KEY	"MailDir"
+#define MD_STALE_S	(36L * 3600)	/* a tmp/ file this old is dead */
+#define MD_SWEEP_S	3600		/* sweep one tmp/ at most this often */
+#define MD_SWEPT_MAX	256		/* mailboxes remembered as swept */
 #define MD_ID_MAX	2147483647L
 
 struct md_user {
@@ -78,10 +89,18 @@ struct md_dir {
 	int		busy;		/* an fsync runs now */
 };
 
+/* A mailbox whose tmp/ was swept, and when. */
+struct md_swept {
+	char	*dir;
+	time_t	 at;
+};
+
 struct md_shared {
-	pthread_mutex_t	mu;	/* protects dirs and their fields */
+	pthread_mutex_t	mu;	/* protects dirs, swept and their fields */
 	pthread_cond_t	cv;	/* a directory fsync finished */
 	struct md_dir	*dirs;
+	struct md_swept	 swept[MD_SWEPT_MAX];
+	size_t		 nswept;
 };
 
 struct md {
@@ -120,7 +139,10 @@ static void
 shared_free(void *obj)
 {
 	struct md_shared *sh = obj;
+	size_t i;
 
+	for (i = 0; i < sh->nswept; i++)
+		free(sh->swept[i].dir);
 	pthread_cond_destroy(&sh->cv);
 	pthread_mutex_destroy(&sh->mu);
 	free(sh);
@@ -202,6 +224,74 @@ sync_new(struct md_shared *sh, const char *path)
 	}
 	pthread_mutex_unlock(&sh->mu);
 	return rc;
+}
+
+/* sweep_due - dir's tmp/ was not swept in the last MD_SWEEP_S seconds:
+ * note it as swept now and return 1 (the caller sweeps); else 0. */
+static int
+sweep_due(struct md_shared *sh, const char *dir, time_t now)
+{
+	size_t i, old = 0;
+	char *d;
+
+	pthread_mutex_lock(&sh->mu);
+	for (i = 0; i < sh->nswept; i++) {
+		if (strcmp(sh->swept[i].dir, dir) == 0) {
+			if (now - sh->swept[i].at < MD_SWEEP_S && now >=
+			    sh->swept[i].at) {
+				pthread_mutex_unlock(&sh->mu);
+				return 0;
+			}
+			sh->swept[i].at = now;
+			pthread_mutex_unlock(&sh->mu);
+			return 1;
+		}
+		if (sh->swept[i].at < sh->swept[old].at)
+			old = i;
+	}
+	if ((d = gd_strdup(dir)) != NULL) {
+		if (sh->nswept < MD_SWEPT_MAX)
+			old = sh->nswept++;
+		else
+			free(sh->swept[old].dir);
+		sh->swept[old].dir = d;
+		sh->swept[old].at = now;
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return 1;
+}
+
+/* sweep_tmp - remove the files in dir/tmp untouched for MD_STALE_S
+ * seconds; logs how many.  Errors only mean that a file stays. */
+static void
+sweep_tmp(struct md *m, const char *dir, time_t now)
+{
+	char path[MD_PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int n, removed = 0;
+
+	n = snprintf(path, sizeof(path), "%s/tmp", dir);
+	if (n < 0 || (size_t)n >= sizeof(path) || (d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;	/* ".", "..", and nothing of ours */
+		n = snprintf(path, sizeof(path), "%s/tmp/%s", dir, de->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path) ||
+		    lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (now - st.st_mtime < MD_STALE_S ||
+		    now - st.st_atime < MD_STALE_S)
+			continue;
+		if (unlink(path) == 0)
+			removed++;
+	}
+	(void)closedir(d);
+	if (removed > 0)
+		gd_log(m->ctx, GD_LOG_INFO, "maildir: removed %d stale "
+		    "file(s) from %s/tmp", removed, dir);
 }
 
 /* next_id - the <n> of the next file name, unique in the process. */
@@ -494,6 +584,8 @@ md_init(void *inst, const struct json_value *bcfg, char *err, size_t errlen)
 		if (make_maildir(dir, m->u[i].uid, m->u[i].gid, err,
 		    errlen) != 0)
 			return -1;
+		if (sweep_due(m->sh, dir, time(NULL)))
+			sweep_tmp(m, dir, time(NULL));
 	}
 	return 0;
 }
@@ -636,6 +728,8 @@ md_save(struct md *m, struct gd_envelope *e, struct gd_next *next,
 		}
 		if (dup)
 			continue;	/* this mailbox already has its copy */
+		if (sweep_due(m->sh, dir, time(NULL)))
+			sweep_tmp(m, dir, time(NULL));
 		if ((kind == 2 && make_maildir(dir, uid, gid, why,
 		    sizeof(why)) != 0) ||
 		    deliver(m, e, dir, uid, gid, why, sizeof(why)) != 0) {

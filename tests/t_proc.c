@@ -639,6 +639,87 @@ test_maildir_save(void)
 	env_free(&e);
 }
 
+/* tmp_file - dir/name with mtime and atime age seconds ago. */
+static void
+tmp_file(const char *dir, const char *name, long age)
+{
+	struct timespec ts[2];
+	char p[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	CHECK((f = fopen(p, "w")) != NULL);
+	if (f == NULL)
+		return;
+	fputs("half a message\n", f);
+	fclose(f);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - age;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	CHECK(utimensat(AT_FDCWD, p, ts, 0) == 0);
+}
+
+static int
+exists(const char *dir, const char *name)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return stat(p, &st) == 0;
+}
+
+/* Files a crash left in tmp/ go once untouched for 36 hours, when the
+ * mailbox gets mail (at most once an hour), and never younger ones. */
+static void
+test_maildir_tmp_stale_removed(void)
+{
+	struct gd_envelope e;
+	struct gd_result res;
+	char cfg[512], tmpl[256], p[512], tmp[512];
+	struct tc t;
+	int i;
+
+	snprintf(tmpl, sizeof(tmpl), "%s/stale/[user]", root);
+	maildir_cfg(cfg, sizeof(cfg), tmpl, "*=-1:-1");
+	snprintf(p, sizeof(p), "%s/stale", root);
+	CHECK(mkdir(p, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/stale/bob", root);
+	CHECK(mkdir(p, 0700) == 0);
+	snprintf(tmp, sizeof(tmp), "%s/stale/bob/tmp", root);
+	CHECK(mkdir(tmp, 0700) == 0);
+	for (i = 0; i < 21; i++) {	/* what 21 kill -9 left behind */
+		char name[32];
+		snprintf(name, sizeof(name), "170000%04d.M1P%d_1.host", i, i);
+		tmp_file(tmp, name, 40L * 3600);
+	}
+	tmp_file(tmp, "young", 35L * 3600);
+	tmp_file(tmp, ".hidden", 40L * 3600);
+	if (tc_open(&t, "MailDir", cfg) != 0) {
+		CHECK(0);
+		tc_close(&t);
+		return;
+	}
+	mk_env(&e, "Subject: hi\n\nbody\n");
+	memset(&res, 0, sizeof(res));
+	be_chain_run(t.c, &e, GD_TASK_SAVE, &res);
+	CHECK(res.status == GD_STATUS_OK);
+	env_free(&e);
+	snprintf(p, sizeof(p), "%s/stale/bob/new", root);
+	CHECK(list_dir(p, NULL, 0) == 1);	/* the message itself */
+	CHECK(list_dir(tmp, NULL, 0) == 2);	/* young and .hidden */
+	CHECK(exists(tmp, "young") && exists(tmp, ".hidden"));
+	/* swept at most once an hour per mailbox: a stale file that shows
+	 * up now waits for the next sweep */
+	tmp_file(tmp, "later", 40L * 3600);
+	mk_env(&e, "Subject: hi\n\nagain\n");
+	memset(&res, 0, sizeof(res));
+	be_chain_run(t.c, &e, GD_TASK_SAVE, &res);
+	CHECK(res.status == GD_STATUS_OK);
+	env_free(&e);
+	CHECK(exists(tmp, "later"));
+	tc_close(&t);
+}
+
 static void
 test_maildir_validate(void)
 {
@@ -1062,6 +1143,7 @@ main(void)
 	RUN(test_hasher_reproducible);
 	RUN(test_debugger_log_and_fault);
 	RUN(test_maildir_save);
+	RUN(test_maildir_tmp_stale_removed);
 	RUN(test_maildir_validate);
 	RUN(test_maildir_catch_all);
 	RUN(test_maildir_bad_map);

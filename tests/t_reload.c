@@ -56,6 +56,7 @@ static const char *const all_events[] = {
 struct rec {
 	pthread_mutex_t	mu;
 	char		seen[REC_MAX][48];
+	char		what[REC_MAX][64];	/* from the payload */
 	int		n;
 	int		null_payloads;
 	int		wrong_daemon;
@@ -81,6 +82,21 @@ record(struct gd_daemon *d, const char *ev, const void *payload, void *user)
 			l = sizeof(r->seen[0]) - 1;
 		memcpy(r->seen[r->n], ev, l);
 		r->seen[r->n][l] = '\0';
+		/* the public payloads say which server, and the new config */
+		r->what[r->n][0] = '\0';
+		if (payload != NULL && strncmp(ev, "server_change:", 14) == 0)
+			snprintf(r->what[r->n], sizeof(r->what[0]), "%s %s",
+			    ((const struct gd_server_event *)payload)->
+			    listen_interface,
+			    ((const struct gd_server_event *)payload)->
+			    host_name);
+		else if (payload != NULL)
+			snprintf(r->what[r->n], sizeof(r->what[0]),
+			    "level %d, %zu servers",
+			    ((const struct gd_config_event *)payload)->
+			    log_level,
+			    ((const struct gd_config_event *)payload)->
+			    nservers);
 	}
 	r->n++;
 	pthread_mutex_unlock(&r->mu);
@@ -586,6 +602,7 @@ allowed_hosts_only(void)
 static void
 servers_added_changed_removed(void)
 {
+	char want[64];
 	int p[3];
 	struct appc a;
 	struct gd_daemon *d;
@@ -611,6 +628,15 @@ servers_added_changed_removed(void)
 	    GD_EV_SERVER_UPDATE, GD_EV_SERVER_REOPEN_LOG_FILE,
 	    GD_EV_SERVER_TIMEOUT, GD_EV_SERVER_MAX_CLIENTS,
 	    GD_EV_SERVER_REMOVE, NULL);
+	/* the payloads: the new config, and which server each event is of */
+	snprintf(want, sizeof(want), "level %d, 2 servers", GD_LOG_DEBUG);
+	CHECK_STR(r.what[1], want);
+	snprintf(want, sizeof(want), "127.0.0.1:%d mx2.test", p[1]);
+	CHECK_STR(r.what[2], want);
+	snprintf(want, sizeof(want), "127.0.0.1:%d mx.test", p[0]);
+	CHECK_STR(r.what[3], want);
+	snprintf(want, sizeof(want), "127.0.0.1:%d mx.test", p[2]);
+	CHECK_STR(r.what[7], want);
 	CHECK(greets(p[1], "mx2.test"));	/* the new server */
 	CHECK(greets(p[0], "mx.test"));		/* the kept one */
 	CHECK(refused_soon(p[2]));		/* the removed one */
